@@ -1,0 +1,123 @@
+"""The augmenter protocol and its combinators.
+
+An augmenter is a callable ``aug(graph, generator=None) -> graph`` that returns a new
+``torch_geometric.data.Data`` (a *view*) and never mutates its input. Augmenters that keep a
+subset of the edges record it in ``view.edge_mask``: a ``[E]`` bool tensor over the edges of
+the **original** graph (composed views keep composing it), which lets the hot path build the
+view's normalized adjacency from the original graph's cached structure in O(E).
+
+Randomness comes from the ``torch.Generator`` passed in, so a seeded generator reproduces a
+view exactly; ``generator=None`` uses torch's default generator.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+__all__ = ["Augmenter", "Compose", "RandomChoice", "Identity", "uniform", "shallow_copy",
+           "original_edge_mask", "restrict_edges"]
+
+
+def uniform(shape: int | tuple[int, ...], generator: torch.Generator | None,
+            device: torch.device) -> Tensor:
+    """``U[0, 1)`` samples of ``shape`` on ``device``, drawn from ``generator``.
+
+    A generator on another device (a CPU generator for CUDA tensors) draws where it lives and
+    the result is moved, so one CPU generator reproduces views on any device.
+    """
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if generator is None:
+        return torch.rand(shape, device=device)
+    if generator.device.type == torch.device(device).type:
+        return torch.rand(shape, generator=generator, device=device)
+    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+
+
+def shallow_copy(graph: Data) -> Data:
+    """A new ``Data`` sharing the input's tensors (cheap: no feature matrix is copied)."""
+    return copy.copy(graph)
+
+
+def original_edge_mask(graph: Data) -> Tensor | None:
+    """The view's ``edge_mask`` over the original graph's edges (``None`` for an unmodified graph)."""
+    return graph.edge_mask if "edge_mask" in graph else None
+
+
+def restrict_edges(graph: Data, keep: Tensor) -> Data:
+    """A view of ``graph`` keeping the edges where ``keep`` (``[E_view]`` bool) is True.
+
+    Edge-aligned attributes (``edge_weight``, ``edge_attr``) are filtered alike, and
+    ``edge_mask`` is composed so it stays a mask over the original graph's edges.
+    """
+    view = shallow_copy(graph)
+    view.edge_index = graph.edge_index[:, keep]
+    for key in ("edge_weight", "edge_attr"):
+        if key in graph and graph[key] is not None:
+            view[key] = graph[key][keep]
+    previous = original_edge_mask(graph)
+    if previous is None:
+        view.edge_mask = keep
+    else:
+        composed = previous.clone()
+        composed[previous] = keep
+        view.edge_mask = composed
+    return view
+
+
+class Augmenter:
+    """Base class: subclasses implement :meth:`augment`; calling the object runs it."""
+
+    def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        raise NotImplementedError
+
+    def __call__(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        if not isinstance(graph, Data):
+            raise TypeError(f"augmenters take a torch_geometric.data.Data, got {type(graph).__name__}")
+        return self.augment(graph, generator)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class Identity(Augmenter):
+    """Returns a shallow copy of the graph unchanged."""
+
+    def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        return shallow_copy(graph)
+
+
+class Compose(Augmenter):
+    """Applies augmenters in sequence, all drawing from the same generator."""
+
+    def __init__(self, augmenters: Sequence[Augmenter]) -> None:
+        self.augmenters = list(augmenters)
+
+    def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        view = graph
+        for augmenter in self.augmenters:
+            view = augmenter(view, generator)
+        return view if view is not graph else shallow_copy(graph)
+
+
+class RandomChoice(Augmenter):
+    """Applies ``num_choices`` augmenters drawn without replacement, in their listed order."""
+
+    def __init__(self, augmenters: Sequence[Augmenter], num_choices: int = 1) -> None:
+        if not 1 <= num_choices <= len(augmenters):
+            raise ValueError(
+                f"num_choices must be in [1, {len(augmenters)}] for {len(augmenters)} augmenters, "
+                f"got {num_choices}"
+            )
+        self.augmenters = list(augmenters)
+        self.num_choices = num_choices
+
+    def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        scores = uniform(len(self.augmenters), generator, torch.device("cpu"))
+        chosen = torch.argsort(scores)[: self.num_choices].sort().values.tolist()
+        return Compose([self.augmenters[i] for i in chosen])(graph, generator)

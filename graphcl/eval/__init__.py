@@ -1,0 +1,25 @@
+"""Evaluation of frozen embeddings: linear probes, protocols, clustering and metrics.
+
+Everything here takes tensors (embeddings, labels, masks), never models or graphs, and
+reports metrics in percent (0–100). Summaries over runs give the mean, the population
+standard deviation (``ddof=0``) and the raw values.
+"""
+
+from graphcl.eval.clustering import kmeans_scores
+from graphcl.eval.metrics import METRIC_NAMES, EvalResult, classification_metrics, summarize
+from graphcl.eval.probe import SELECTIONS, linear_probe
+from graphcl.eval.protocols import PROTOCOLS, evaluate, evaluate_clean, evaluate_grace
+
+__all__ = [
+    "METRIC_NAMES",
+    "PROTOCOLS",
+    "SELECTIONS",
+    "EvalResult",
+    "classification_metrics",
+    "evaluate",
+    "evaluate_clean",
+    "evaluate_grace",
+    "kmeans_scores",
+    "linear_probe",
+    "summarize",
+]

@@ -1,0 +1,16 @@
+"""Contrastive objectives over embeddings (tensors in, scalar out); one file per family."""
+
+from .infonce import (
+    GRACELoss,
+    InfoNCELoss,
+    default_block_size,
+    grace_loss,
+    grace_loss_dense,
+    infonce_loss,
+    infonce_loss_dense,
+)
+
+__all__ = [
+    "GRACELoss", "InfoNCELoss", "default_block_size", "grace_loss", "grace_loss_dense",
+    "infonce_loss", "infonce_loss_dense",
+]

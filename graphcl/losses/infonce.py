@@ -1,0 +1,378 @@
+"""InfoNCE objectives, exact, in O(N·block) memory: the second half of graphcl's hot path.
+
+Every node is contrasted with every other node, so the similarity matrix has N² entries:
+114 GB at 169k nodes in float32. Here it is never stored. The loss is computed over square
+tiles of the similarity matrix with a reused tile buffer, and the backward pass recomputes
+each tile from the saved log-sum-exp values (a custom :class:`torch.autograd.Function`), so
+memory is O(block² + N·d) at the flops of one forward and three backward matrix products per
+tile.
+
+Because the inputs are L2-normalized, every logit ``cos/τ`` is at most ``1/τ``, so ``1/τ`` is
+an exact shift for the log-sum-exp: tiles need no running maximum and row and column sums
+come from the same exponentiated tile. For ``τ < 0.025`` (where ``exp(-2/τ)`` would underflow
+float32) tiles are exponentiated in float64.
+
+Two objectives share the tile engine:
+
+* :class:`GRACELoss` — GRACE's symmetric loss with inter- and intra-view negatives (Zhu et al.,
+  "Deep Graph Contrastive Representation Learning", 2020, Eq. 1–2), which is the NT-Xent loss
+  over the 2N stacked embeddings ``K = [u; v]``: each row's positive is its partner in the other
+  view and its negatives are all other 2N − 2 rows. ``K Kᵀ`` is symmetric, so only tiles on
+  and above the diagonal are computed (half the flops of the dense form).
+* :class:`InfoNCELoss` — the plain cross-view InfoNCE (van den Oord et al., 2018, Eq. 4; Chen
+  et al. SimCLR without intra-view negatives): anchors ``u_i``, candidates ``v_j``, positive
+  ``v_i``. ``symmetric=True`` also adds the ``v → u`` direction, whose log-sum-exps are the
+  column sums of the same tiles, at no extra matrix product.
+
+``block_size=None`` picks a tile from the free memory; the dense references
+(:func:`grace_loss_dense`, :func:`infonce_loss_dense`) stay available and are what the tests
+compare against in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "GRACELoss",
+    "InfoNCELoss",
+    "grace_loss",
+    "infonce_loss",
+    "grace_loss_dense",
+    "infonce_loss_dense",
+    "default_block_size",
+]
+
+_FLOAT64_EXP_BELOW_TAU = 0.025
+_LOG2E = 1.4426950408889634
+
+
+def default_block_size(num_rows: int, device: torch.device | None = None,
+                       max_block: int | None = None) -> int:
+    """A tile edge that keeps the two ``block × block`` buffers within ~1/16 of free memory.
+
+    Args:
+        num_rows: rows of the similarity matrix (a tile never exceeds it).
+        device: where the tiles live; on CUDA the free device memory decides.
+        max_block: upper bound; default 1024 on CPU (tiles that stay in cache measured
+            fastest on the 2-core machine: see benchmarks/README.md) and 8192 on CUDA.
+    """
+    if device is not None and torch.device(device).type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        max_block = max_block or 8192
+    else:
+        free = _available_host_memory()
+        max_block = max_block or 1024
+    budget = max(free // 16, 64 * 2**20)
+    block = int(math.sqrt(budget / (2 * 8)))  # two buffers, up to 8 bytes per entry
+    return max(64, min(block, max_block, num_rows))
+
+
+def _available_host_memory() -> int:
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+def _check_pair(u: Tensor, v: Tensor, tau: float) -> None:
+    if u.dim() != 2 or v.dim() != 2 or u.shape != v.shape:
+        raise ValueError(
+            f"the two views' embeddings must both be [N, d] with equal shapes, got "
+            f"{tuple(u.shape)} and {tuple(v.shape)}"
+        )
+    if u.size(0) < 2:
+        raise ValueError(f"a contrastive loss needs at least 2 nodes, got N = {u.size(0)}")
+    if not tau > 0:
+        raise ValueError(f"temperature tau must be positive, got {tau}")
+
+
+class _TileBuffers:
+    """Two reusable ``block × block`` buffers, so no tile allocates (and page-faults) anew."""
+
+    def __init__(self, block: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.exp = torch.empty(block, block, dtype=dtype, device=device)
+        self.scale = torch.empty(block, block, dtype=dtype, device=device)
+
+    def exp_tile(self, rows: Tensor, cols: Tensor, shift: float) -> Tensor:
+        """``2^(rows·colsᵀ − shift)`` into the buffer.
+
+        Callers pre-scale ``rows`` by ``log2(e)/τ`` and pass ``shift = log2(e)/τ``, so the
+        tile is ``exp((cos − 1)/τ)``; ``exp2`` is about 1.5× cheaper than ``exp`` on CPU.
+        """
+        out = self.exp[: rows.size(0), : cols.size(0)]
+        if out.dtype == rows.dtype:
+            torch.mm(rows, cols.t(), out=out)
+        else:
+            out.copy_(rows @ cols.t())
+        return out.sub_(shift).exp2_()
+
+
+def _tiles(n: int, block: int):
+    return [(start, min(start + block, n)) for start in range(0, n, block)]
+
+
+def _exp_dtype(tau: float, dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if tau < _FLOAT64_EXP_BELOW_TAU else dtype
+
+
+class _GramNTXent(torch.autograd.Function):
+    """NT-Xent over the rows of ``K`` (``[2N, d]``, unit rows): row ``k``'s positive is row
+    ``(k + N) mod 2N``; the negatives are all rows but ``k`` and its positive."""
+
+    @staticmethod
+    def forward(ctx, stacked: Tensor, tau: float, block: int) -> Tensor:
+        total, _ = stacked.shape
+        half = total // 2
+        inv_tau = 1.0 / tau
+        shift = inv_tau * _LOG2E
+        exp_dtype = _exp_dtype(tau, stacked.dtype)
+        scaled = stacked * shift
+        buffers = _TileBuffers(min(block, total), exp_dtype, stacked.device)
+        row_sum = torch.zeros(total, dtype=exp_dtype, device=stacked.device)
+        tiles = _tiles(total, block)
+        for i, (r0, r1) in enumerate(tiles):
+            for c0, c1 in tiles[i:]:
+                tile = buffers.exp_tile(scaled[r0:r1], stacked[c0:c1], shift)
+                if r0 == c0:
+                    tile.diagonal().zero_()
+                    row_sum[r0:r1] += tile.sum(1)
+                else:
+                    row_sum[r0:r1] += tile.sum(1)
+                    row_sum[c0:c1] += tile.sum(0)
+        # log Σ_{j≠k} exp(s_kj) = 1/τ + log(row_sum_k)
+        log_sum = row_sum.log()
+        positive = (stacked[:half] * stacked[half:]).sum(1) * inv_tau
+        loss = (log_sum.sum() + total * inv_tau - 2 * positive.sum().to(log_sum.dtype)) / total
+        ctx.save_for_backward(stacked, log_sum)
+        ctx.tau, ctx.block = tau, block
+        return loss.to(stacked.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        stacked, log_sum = ctx.saved_tensors
+        tau, block = ctx.tau, ctx.block
+        total = stacked.size(0)
+        half = total // 2
+        inv_tau = 1.0 / tau
+        exp_dtype = log_sum.dtype
+        # d loss / d s_kj = (P_kj + P_jk) / 2N with P_kj = exp(s_kj − lse_k): per row a factor
+        # r_k = exp(1/τ − lse_k) / 2N times the shifted tile exp(s_kj − 1/τ).
+        row_factor = torch.exp(-log_sum) * (grad_output.to(exp_dtype) * (inv_tau / total))
+        shift = inv_tau * _LOG2E
+        scaled = stacked * shift
+        grad = torch.zeros_like(stacked)
+        buffers = _TileBuffers(min(block, total), exp_dtype, stacked.device)
+        tiles = _tiles(total, block)
+        for i, (r0, r1) in enumerate(tiles):
+            for c0, c1 in tiles[i:]:
+                tile = buffers.exp_tile(scaled[r0:r1], stacked[c0:c1], shift)
+                factor = buffers.scale[: r1 - r0, : c1 - c0]
+                torch.add(row_factor[r0:r1, None], row_factor[None, c0:c1], out=factor)
+                tile.mul_(factor)
+                if r0 == c0:
+                    tile.diagonal().zero_()
+                weights = tile.to(stacked.dtype)
+                grad[r0:r1].addmm_(weights, stacked[c0:c1])
+                if r0 != c0:
+                    grad[c0:c1].addmm_(weights.t(), stacked[r0:r1])
+        positive_scale = grad_output * (2.0 * inv_tau / total)
+        grad[:half] -= positive_scale * stacked[half:]
+        grad[half:] -= positive_scale * stacked[:half]
+        return grad, None, None
+
+
+class _CrossInfoNCE(torch.autograd.Function):
+    """InfoNCE with anchors ``u`` and candidates ``v`` (unit rows, ``[N, d]``), positive on
+    the diagonal; with ``symmetric`` also the ``v → u`` direction from the column sums."""
+
+    @staticmethod
+    def forward(ctx, u: Tensor, v: Tensor, tau: float, block: int, symmetric: bool) -> Tensor:
+        n = u.size(0)
+        inv_tau = 1.0 / tau
+        shift = inv_tau * _LOG2E
+        exp_dtype = _exp_dtype(tau, u.dtype)
+        scaled = u * shift
+        buffers = _TileBuffers(min(block, n), exp_dtype, u.device)
+        row_sum = torch.zeros(n, dtype=exp_dtype, device=u.device)
+        col_sum = torch.zeros(n, dtype=exp_dtype, device=u.device) if symmetric else None
+        tiles = _tiles(n, block)
+        for r0, r1 in tiles:
+            for c0, c1 in tiles:
+                tile = buffers.exp_tile(scaled[r0:r1], v[c0:c1], shift)
+                row_sum[r0:r1] += tile.sum(1)
+                if symmetric:
+                    col_sum[c0:c1] += tile.sum(0)
+        positive = ((u * v).sum(1) * inv_tau).to(exp_dtype)
+        row_lse = row_sum.log()
+        loss = (row_lse + inv_tau - positive).mean()
+        col_lse = None
+        if symmetric:
+            col_lse = col_sum.log()
+            loss = 0.5 * (loss + (col_lse + inv_tau - positive).mean())
+        ctx.save_for_backward(u, v, row_lse, col_lse if symmetric else row_lse)
+        ctx.tau, ctx.block, ctx.symmetric = tau, block, symmetric
+        return loss.to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        u, v, row_lse, col_lse = ctx.saved_tensors
+        tau, block, symmetric = ctx.tau, ctx.block, ctx.symmetric
+        n = u.size(0)
+        inv_tau = 1.0 / tau
+        exp_dtype = row_lse.dtype
+        directions = 2.0 if symmetric else 1.0
+        scale = grad_output.to(exp_dtype) * (inv_tau / (n * directions))
+        row_factor = torch.exp(-row_lse) * scale
+        col_factor = torch.exp(-col_lse) * scale if symmetric else None
+        shift = inv_tau * _LOG2E
+        scaled_u = u * shift
+        grad_u, grad_v = torch.zeros_like(u), torch.zeros_like(v)
+        buffers = _TileBuffers(min(block, n), exp_dtype, u.device)
+        tiles = _tiles(n, block)
+        for r0, r1 in tiles:
+            for c0, c1 in tiles:
+                tile = buffers.exp_tile(scaled_u[r0:r1], v[c0:c1], shift)
+                if symmetric:
+                    factor = buffers.scale[: r1 - r0, : c1 - c0]
+                    torch.add(row_factor[r0:r1, None], col_factor[None, c0:c1], out=factor)
+                    tile.mul_(factor)
+                else:
+                    tile.mul_(row_factor[r0:r1, None])
+                weights = tile.to(u.dtype)
+                grad_u[r0:r1].addmm_(weights, v[c0:c1])
+                grad_v[c0:c1].addmm_(weights.t(), u[r0:r1])
+        positive_scale = grad_output * (inv_tau / n)
+        grad_u -= positive_scale * v
+        grad_v -= positive_scale * u
+        return grad_u, grad_v, None, None, None
+
+
+def grace_loss(h1: Tensor, h2: Tensor, tau: float, block_size: int | None = None) -> Tensor:
+    """GRACE's symmetric InfoNCE, exact and blockwise (see :class:`GRACELoss`).
+
+    Args:
+        h1, h2: ``[N, d]`` projected embeddings of the two views (normalized inside).
+        tau: temperature τ > 0.
+        block_size: tile edge; ``None`` chooses one from free memory.
+
+    Returns:
+        A scalar tensor, differentiable with respect to ``h1`` and ``h2``.
+    """
+    _check_pair(h1, h2, tau)
+    stacked = F.normalize(torch.cat([h1, h2], 0), dim=1)
+    block = block_size or default_block_size(stacked.size(0), stacked.device)
+    return _GramNTXent.apply(stacked, float(tau), int(block))
+
+
+def infonce_loss(u: Tensor, v: Tensor, tau: float, block_size: int | None = None,
+                 symmetric: bool = False) -> Tensor:
+    """Cross-view InfoNCE, exact and blockwise (see :class:`InfoNCELoss`).
+
+    Args:
+        u: ``[N, d]`` anchors; v: ``[N, d]`` candidates, ``v[i]`` the positive of ``u[i]``.
+        tau: temperature τ > 0.
+        block_size: tile edge; ``None`` chooses one from free memory.
+        symmetric: average with the ``v → u`` direction.
+    """
+    _check_pair(u, v, tau)
+    u, v = F.normalize(u, dim=1), F.normalize(v, dim=1)
+    block = block_size or default_block_size(u.size(0), u.device)
+    return _CrossInfoNCE.apply(u, v, float(tau), int(block), bool(symmetric))
+
+
+def grace_loss_dense(h1: Tensor, h2: Tensor, tau: float) -> Tensor:
+    """The dense reference of :func:`grace_loss`, as GRACE writes it (N × N memory).
+
+    ``ℓ(u_i, v_i) = −log e^{θ(u_i,v_i)/τ} / (Σ_j e^{θ(u_i,v_j)/τ} + Σ_{j≠i} e^{θ(u_i,u_j)/τ})``,
+    loss ``= (1/2N) Σ_i [ℓ(u_i, v_i) + ℓ(v_i, u_i)]`` with θ the cosine similarity.
+    """
+    _check_pair(h1, h2, tau)
+    u, v = F.normalize(h1, dim=1), F.normalize(h2, dim=1)
+
+    def one_direction(a: Tensor, b: Tensor) -> Tensor:
+        intra = torch.exp(a @ a.t() / tau)
+        inter = torch.exp(a @ b.t() / tau)
+        return -torch.log(inter.diagonal() / (intra.sum(1) + inter.sum(1) - intra.diagonal()))
+
+    return 0.5 * (one_direction(u, v) + one_direction(v, u)).mean()
+
+
+def infonce_loss_dense(u: Tensor, v: Tensor, tau: float, symmetric: bool = False) -> Tensor:
+    """The dense reference of :func:`infonce_loss` (N × N memory)."""
+    _check_pair(u, v, tau)
+    logits = F.normalize(u, dim=1) @ F.normalize(v, dim=1).t() / tau
+    target = torch.arange(u.size(0), device=u.device)
+    loss = F.cross_entropy(logits, target)
+    if symmetric:
+        loss = 0.5 * (loss + F.cross_entropy(logits.t(), target))
+    return loss
+
+
+class GRACELoss(nn.Module):
+    """GRACE's symmetric InfoNCE with inter- and intra-view negatives.
+
+    Zhu, Xu, Yu, Liu, Wu, Wang, "Deep Graph Contrastive Representation Learning" (GRL+ @
+    ICML 2020), Eq. (1) for ℓ and Eq. (2) for the symmetric average. Exact, in
+    O(block² + N·d) memory; see the module docstring.
+
+    Args:
+        tau: temperature τ.
+        block_size: tile edge (``None``: chosen from free memory).
+
+    Shapes:
+        - input: ``h1``, ``h2`` of shape ``[N, d]``
+        - output: scalar
+
+    Example:
+        >>> loss_fn = GRACELoss(tau=0.4)
+        >>> loss = loss_fn(projection(z1), projection(z2))
+    """
+
+    def __init__(self, tau: float = 0.5, block_size: int | None = None) -> None:
+        super().__init__()
+        self.tau = tau
+        self.block_size = block_size
+
+    def forward(self, h1: Tensor, h2: Tensor) -> Tensor:
+        return grace_loss(h1, h2, self.tau, self.block_size)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, block_size={self.block_size}"
+
+
+class InfoNCELoss(nn.Module):
+    """Cross-view InfoNCE (van den Oord et al., "Representation Learning with Contrastive
+    Predictive Coding", 2018, Eq. 4) with cosine similarity and temperature τ; exact and
+    blockwise.
+
+    Args:
+        tau: temperature τ.
+        symmetric: average the ``u → v`` and ``v → u`` directions.
+        block_size: tile edge (``None``: chosen from free memory).
+
+    Shapes:
+        - input: ``u``, ``v`` of shape ``[N, d]``; ``v[i]`` is the positive of ``u[i]``
+        - output: scalar
+    """
+
+    def __init__(self, tau: float = 0.5, symmetric: bool = False,
+                 block_size: int | None = None) -> None:
+        super().__init__()
+        self.tau = tau
+        self.symmetric = symmetric
+        self.block_size = block_size
+
+    def forward(self, u: Tensor, v: Tensor) -> Tensor:
+        return infonce_loss(u, v, self.tau, self.block_size, self.symmetric)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, symmetric={self.symmetric}, block_size={self.block_size}"

@@ -1,0 +1,74 @@
+"""The method protocol: ``loss(graph, generator) -> LossOutput`` and ``embed(graph) -> Tensor``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from ..nn import StructureCache
+
+__all__ = ["LossOutput", "Method", "METHODS", "register_method", "build_method"]
+
+
+@dataclass
+class LossOutput:
+    """A training objective and its named parts (for logging).
+
+    Attributes:
+        total: the scalar to back-propagate.
+        parts: named scalar components (detached floats are fine), e.g. ``{"infonce": 4.1}``.
+    """
+
+    total: Tensor
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """Base class of contrastive methods.
+
+    A method decides which views to draw, which encoder embeds them and which objective
+    contrasts them. Subclasses implement :meth:`loss` and :meth:`embed`, and a
+    ``from_config(num_features, **options)`` constructor used by the trainer and the CLI.
+    """
+
+    name: str = "method"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._structures = StructureCache()
+
+    def structure(self, graph: Data):
+        """The cached sorted structure (:class:`graphcl.nn.CSRGraph`) of ``graph``."""
+        return self._structures.get(graph.edge_index, graph.num_nodes,
+                                    graph.edge_weight if "edge_weight" in graph else None)
+
+    def adjacency(self, graph: Data, view: Data | None = None):
+        """The normalized adjacency of ``view`` (a view of ``graph``; ``None``: the graph itself)."""
+        mask = None if view is None or "edge_mask" not in view else view.edge_mask
+        return self.structure(graph).gcn_adjacency(mask, dtype=graph.x.dtype)
+
+    def loss(self, graph: Data, generator: torch.Generator | None = None) -> LossOutput:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def embed(self, graph: Data) -> Tensor:
+        raise NotImplementedError
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to :data:`METHODS` under ``cls.name``."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+def build_method(name: str, num_features: int, **options) -> Method:
+    """Instantiate the registered method ``name`` for inputs of width ``num_features``."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
+    return METHODS[name].from_config(num_features, **options)

@@ -1,0 +1,341 @@
+"""Per-view normalized adjacency in O(E): the first half of graphcl's hot path.
+
+A contrastive method draws two (or more) views of one graph every epoch, each keeping a
+subset of its edges. Rebuilding the GCN normalization from an ``edge_index`` costs a sort
+per view and, inside PyG's ``GCNConv``, another normalization per layer. Here the full
+graph's structure is sorted **once** (:class:`CSRGraph`); a view is then a boolean mask
+over the input edges, and its symmetric-normalized adjacency with self-loops,
+
+    Â = D^{-1/2} (A_view + I) D^{-1/2},    D_ii = Σ_j (A_view + I)_ij,
+
+(Kipf & Welling, ICLR 2017, Eq. 2; the same as PyG's ``gcn_norm``) is built by gathers and a
+cumulative sum over the cached order: no sort, no COO round trip. Every layer is then one
+sparse-dense product (:func:`propagate`), whose backward pass uses the transposed view,
+built lazily by the same O(E) recipe.
+
+Conventions follow PyG's ``source_to_target`` flow: row ``i`` of the CSR matrix holds the
+edges *into* node ``i`` (``edge_index[1] == i``), so ``(Â @ X)[i]`` aggregates the messages
+that node ``i`` receives, and degrees are in-degrees.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .segment import segment_sum
+
+# torch marks CSR support as beta and warns on every construction; the operations used here
+# (construction, sparse @ dense) are stable and tested.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+
+__all__ = ["CSRGraph", "SparseAdjacency", "StructureCache", "propagate", "gcn_adjacency"]
+
+
+def _check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
+        raise ValueError(f"edge_index must be a [2, E] tensor, got shape {shape}")
+    if edge_index.dtype != torch.long:
+        raise ValueError(
+            f"edge_index must have dtype torch.long, got {edge_index.dtype}; use edge_index.long()"
+        )
+    if num_nodes <= 0:
+        raise ValueError(f"num_nodes must be positive, got {num_nodes}: the graph has no nodes")
+    if edge_index.numel() > 0:
+        low, high = int(edge_index.min()), int(edge_index.max())
+        if low < 0 or high >= num_nodes:
+            raise ValueError(
+                f"edge_index holds node indices in [{low}, {high}] but num_nodes is {num_nodes}; "
+                "indices must lie in [0, num_nodes)"
+            )
+
+
+class CSRGraph:
+    """The sorted structure of one graph, cached once and shared by all its views.
+
+    Entries are the input's non-self-loop edges plus one diagonal slot per node (the GCN
+    self-loop), sorted by (target, source). The transpose order and the map between the
+    two orders are kept too, so a view's transposed adjacency needs no sort either.
+
+    Args:
+        edge_index: ``[2, E]`` int64, ``edge_index[0]`` sources, ``edge_index[1]`` targets.
+        num_nodes: ``N``.
+        edge_weight: optional ``[E]`` weights (default all ones).
+        self_loop_weight: weight of the added self-loop of a node that has none in the
+            input (1.0 for GCN, 2.0 for PyG's ``improved=True``). An input self-loop keeps
+            its own weight while its edge is kept, as in PyG's ``add_remaining_self_loops``.
+
+    Memory: O(E + N) int64 indices. Build time: one O(E log E) sort for each of the two orders.
+    """
+
+    def __init__(
+        self,
+        edge_index: Tensor,
+        num_nodes: int,
+        edge_weight: Tensor | None = None,
+        self_loop_weight: float = 1.0,
+    ) -> None:
+        _check_edge_index(edge_index, num_nodes)
+        device = edge_index.device
+        num_edges = edge_index.size(1)
+        if edge_weight is not None:
+            if edge_weight.shape != (num_edges,):
+                raise ValueError(
+                    f"edge_weight must have shape [E] = [{num_edges}], got {tuple(edge_weight.shape)}"
+                )
+            if not torch.isfinite(edge_weight).all():
+                raise ValueError("edge_weight contains NaN or inf values")
+        self.num_nodes = num_nodes
+        self.num_edges = num_edges
+        self.edge_weight = edge_weight
+        self.self_loop_weight = float(self_loop_weight)
+
+        source, target = edge_index[0], edge_index[1]
+        is_loop = source == target
+        edge_ids = torch.arange(num_edges, device=device)
+        nodes = torch.arange(num_nodes, device=device)
+        entry_target = torch.cat([target[~is_loop], nodes])
+        entry_source = torch.cat([source[~is_loop], nodes])
+        # -1 marks the diagonal slot that holds a node's self-loop.
+        entry_edge = torch.cat([edge_ids[~is_loop], torch.full_like(nodes, -1)])
+
+        order = torch.argsort(entry_target * num_nodes + entry_source, stable=True)
+        self.row = entry_target[order]
+        self.col = entry_source[order]
+        self.entry_edge = entry_edge[order]
+        self.is_diag = self.entry_edge < 0
+        counts = torch.bincount(self.row, minlength=num_nodes)
+        self.crow = torch.zeros(num_nodes + 1, dtype=torch.long, device=device)
+        torch.cumsum(counts, 0, out=self.crow[1:])
+
+        csr_position = torch.empty_like(order)
+        csr_position[order] = torch.arange(order.numel(), device=device)
+        order_t = torch.argsort(entry_source * num_nodes + entry_target, stable=True)
+        # position_t[k]: where the k-th entry of the transposed order sits in CSR order.
+        self.position_t = csr_position[order_t]
+        counts_t = torch.bincount(entry_source, minlength=num_nodes)
+        self.crow_t = torch.zeros(num_nodes + 1, dtype=torch.long, device=device)
+        torch.cumsum(counts_t, 0, out=self.crow_t[1:])
+
+        # An input self-loop overrides the fill weight of its node while it is kept.
+        loop_ids = edge_ids[is_loop]
+        self.loop_edge = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
+        self.loop_edge[source[is_loop]] = loop_ids
+
+    @property
+    def device(self) -> torch.device:
+        return self.crow.device
+
+    def to(self, device: torch.device | str) -> CSRGraph:
+        """A copy of the cached structure on ``device``."""
+        other = object.__new__(CSRGraph)
+        for key, value in self.__dict__.items():
+            other.__dict__[key] = value.to(device) if isinstance(value, Tensor) else value
+        return other
+
+    def gcn_adjacency(
+        self,
+        edge_mask: Tensor | None = None,
+        dtype: torch.dtype = torch.float32,
+        edge_weight: Tensor | None = None,
+    ) -> SparseAdjacency:
+        """The view's normalized adjacency ``D^{-1/2}(A_view + I)D^{-1/2}`` in O(E).
+
+        Args:
+            edge_mask: ``[E]`` bool over the input edges (``True`` = kept); ``None`` keeps all.
+            dtype: value dtype (float32, or float64 for reference computations).
+            edge_weight: optional ``[E]`` weights for this view, overriding the cached ones.
+
+        Returns:
+            A :class:`SparseAdjacency` of shape ``[N, N]``.
+        """
+        num_edges = self.num_edges
+        if edge_mask is not None:
+            if edge_mask.shape != (num_edges,) or edge_mask.dtype != torch.bool:
+                raise ValueError(
+                    f"edge_mask must be a bool tensor of shape [E] = [{num_edges}], got "
+                    f"{edge_mask.dtype} of shape {tuple(edge_mask.shape)}"
+                )
+        weight = edge_weight if edge_weight is not None else self.edge_weight
+        if weight is not None and weight.shape != (num_edges,):
+            raise ValueError(f"edge_weight must have shape [{num_edges}], got {tuple(weight.shape)}")
+
+        edge_of_entry = self.entry_edge.clamp(min=0)
+        if edge_mask is None:
+            keep = torch.ones_like(self.is_diag)
+        else:
+            keep = self.is_diag | edge_mask[edge_of_entry]
+
+        loop_weight = torch.full((self.num_nodes,), self.self_loop_weight, dtype=dtype,
+                                 device=self.device)
+        has_loop = self.loop_edge >= 0
+        if bool(has_loop.any()):
+            loop_edge = self.loop_edge[has_loop]
+            kept_loop = torch.ones_like(loop_edge, dtype=torch.bool) if edge_mask is None \
+                else edge_mask[loop_edge]
+            input_loop_weight = (weight[loop_edge].to(dtype) if weight is not None
+                                 else torch.ones(loop_edge.numel(), dtype=dtype, device=self.device))
+            loop_weight[has_loop] = torch.where(kept_loop, input_loop_weight,
+                                                loop_weight[has_loop])
+
+        prefix = torch.zeros(keep.numel() + 1, dtype=torch.long, device=self.device)
+        torch.cumsum(keep, 0, out=prefix[1:])
+        crow = prefix[self.crow]
+        kept = keep.nonzero().view(-1)
+        row, col = self.row[kept], self.col[kept]
+        is_diag = self.is_diag[kept]
+        if weight is None:
+            value = torch.ones(kept.numel(), dtype=dtype, device=self.device)
+        else:
+            value = weight.to(dtype)[edge_of_entry[kept]]
+        value = torch.where(is_diag, loop_weight[row], value)
+
+        degree = segment_sum(value, crow)
+        inv_sqrt = degree.pow(-0.5)
+        inv_sqrt.masked_fill_(torch.isinf(inv_sqrt), 0.0)
+        value = inv_sqrt[row] * value * inv_sqrt[col]
+        return SparseAdjacency(crow, col, value, self.num_nodes, _TransposeRecipe(self, keep, prefix))
+
+
+@dataclass
+class _TransposeRecipe:
+    graph: CSRGraph
+    keep: Tensor
+    prefix: Tensor
+
+
+class SparseAdjacency:
+    """A normalized ``[N, N]`` adjacency in torch CSR form, with its transpose on demand.
+
+    Attributes:
+        csr: the ``torch.sparse_csr_tensor`` (rows = message targets).
+        num_nodes: ``N``.
+
+    Use it with :func:`propagate` (or any encoder of :mod:`graphcl.nn`): the forward product
+    is ``csr @ X`` and the backward product ``csr.T @ G`` uses a transposed CSR built once
+    per view in O(E), because torch's own CSR backward converts layouts on every call.
+    """
+
+    def __init__(self, crow: Tensor, col: Tensor, value: Tensor, num_nodes: int,
+                 transpose_recipe: _TransposeRecipe | None = None,
+                 transpose: SparseAdjacency | None = None) -> None:
+        self.num_nodes = num_nodes
+        self.crow, self.col, self.value = crow, col, value
+        self.csr = torch.sparse_csr_tensor(crow, col, value, (num_nodes, num_nodes),
+                                           check_invariants=False)
+        self._recipe = transpose_recipe
+        self._transpose = transpose
+
+    @property
+    def nnz(self) -> int:
+        return self.col.numel()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.value.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.value.device
+
+    def t(self) -> SparseAdjacency:
+        """The transposed adjacency (cached after the first call)."""
+        if self._transpose is None:
+            if self._recipe is None:
+                self._transpose = SparseAdjacency.from_csr(self.csr.t().to_sparse_csr(), self)
+            else:
+                graph, keep, prefix = self._recipe.graph, self._recipe.keep, self._recipe.prefix
+                keep_t = keep[graph.position_t]
+                prefix_t = torch.zeros(keep_t.numel() + 1, dtype=torch.long, device=keep.device)
+                torch.cumsum(keep_t, 0, out=prefix_t[1:])
+                csr_position = graph.position_t[keep_t]
+                self._transpose = SparseAdjacency(
+                    prefix_t[graph.crow_t], graph.row[csr_position],
+                    self.value[prefix[csr_position]], self.num_nodes, transpose=self)
+        return self._transpose
+
+    @staticmethod
+    def from_csr(csr: Tensor, transpose: SparseAdjacency | None = None) -> SparseAdjacency:
+        """Wrap an existing square ``torch.sparse_csr_tensor`` (taken as already normalized)."""
+        if csr.layout != torch.sparse_csr or csr.dim() != 2 or csr.size(0) != csr.size(1):
+            raise ValueError("from_csr expects a square 2-D torch.sparse_csr_tensor")
+        return SparseAdjacency(csr.crow_indices(), csr.col_indices(), csr.values(), csr.size(0),
+                               transpose=transpose)
+
+    def to_dense(self) -> Tensor:
+        """The dense ``[N, N]`` matrix (for tests and small graphs only)."""
+        return self.csr.to_dense()
+
+    def to(self, dtype: torch.dtype) -> SparseAdjacency:
+        """The same adjacency with values cast to ``dtype``."""
+        return SparseAdjacency(self.crow, self.col, self.value.to(dtype), self.num_nodes,
+                               self._recipe)
+
+
+class _SparseDenseProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, adjacency: SparseAdjacency) -> Tensor:
+        ctx.adjacency = adjacency
+        return torch.sparse.mm(adjacency.csr, x)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        return torch.sparse.mm(ctx.adjacency.t().csr, grad_output.contiguous()), None
+
+
+def propagate(adjacency: SparseAdjacency | Tensor, x: Tensor) -> Tensor:
+    """One message-passing step ``Â @ X``.
+
+    Args:
+        adjacency: a :class:`SparseAdjacency`, or a torch sparse ``[N, N]`` tensor
+            (autograd then goes through torch's own sparse backward).
+        x: ``[N, d]`` node features.
+
+    Returns:
+        ``[N, d]``. Gradients flow to ``x`` (not to the adjacency values).
+    """
+    num_nodes = adjacency.num_nodes if isinstance(adjacency, SparseAdjacency) \
+        else adjacency.shape[0]
+    if x.dim() != 2 or x.size(0) != num_nodes:
+        raise ValueError(f"x must be [N, d] with N = {num_nodes}, got {tuple(x.shape)}")
+    if isinstance(adjacency, SparseAdjacency):
+        if adjacency.dtype != x.dtype:
+            adjacency = adjacency.to(x.dtype)
+        return _SparseDenseProduct.apply(x, adjacency)
+    return torch.sparse.mm(adjacency, x)
+
+
+def gcn_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
+                  edge_mask: Tensor | None = None,
+                  dtype: torch.dtype = torch.float32) -> SparseAdjacency:
+    """One-shot ``D^{-1/2}(A + I)D^{-1/2}`` of an ``edge_index`` (sorts; cache a
+    :class:`CSRGraph` instead when many views of one graph are needed)."""
+    return CSRGraph(edge_index, num_nodes, edge_weight).gcn_adjacency(edge_mask, dtype=dtype)
+
+
+class StructureCache:
+    """Holds the :class:`CSRGraph` of the graph a method last saw, rebuilt only when the graph
+    changes (a new ``edge_index`` tensor, node count or device).
+
+    Methods keep one as a plain attribute (it is derived state, not saved in checkpoints).
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._structure: CSRGraph | None = None
+
+    def get(self, edge_index: Tensor, num_nodes: int,
+            edge_weight: Tensor | None = None) -> CSRGraph:
+        """The cached structure of ``(edge_index, num_nodes, edge_weight)``."""
+        key = (edge_index.data_ptr(), tuple(edge_index.shape), edge_index.device, num_nodes,
+               None if edge_weight is None else edge_weight.data_ptr())
+        if key != self._key:
+            self._structure = CSRGraph(edge_index, num_nodes, edge_weight)
+            self._key = key
+        return self._structure

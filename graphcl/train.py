@@ -1,0 +1,351 @@
+"""The training loop: device, seeds, Adam, progress, CSV log, checkpoints and resume.
+
+A run lives in a directory::
+
+    run_dir/
+      config.yaml        the resolved configuration
+      log.csv            one row per epoch: epoch, loss, its named parts, seconds
+      checkpoint.pt      model, optimizer, epoch and every random state (written atomically)
+      embeddings.pt      the final embeddings (written by the CLI after training)
+
+Resuming from ``checkpoint.pt`` restores the model, the optimizer, the augmentation
+generator and torch's global random state (used by e.g. ``RReLU``), so on CPU a run stopped
+at epoch k and resumed ends with exactly the embeddings of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from tqdm.auto import tqdm
+
+from .methods.base import Method
+
+__all__ = ["Trainer", "resolve_device", "seed_everything", "deterministic", "evaluate_embeddings",
+           "train_from_config"]
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``"auto"``/``None`` → CUDA when available, else CPU; anything else as given.
+
+    Raises:
+        ValueError: if CUDA is requested but unavailable.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a fresh CPU generator for views.
+
+    Model initialization draws from torch's global generator (as ``nn.Module`` constructors
+    do), so seed before building the model.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def deterministic(enabled: bool = True) -> None:
+    """Ask torch for deterministic kernels.
+
+    On CPU graphcl's training is already bit-for-bit reproducible for a seed and a thread
+    count (dense BLAS, MKL's sparse product and ``segment_reduce`` are deterministic); this
+    switch additionally makes torch raise on nondeterministic CUDA kernels and fixes cuBLAS's
+    workspace. On GPU, cuSPARSE's CSR product and atomics-based scatter are not guaranteed
+    deterministic, so expect run-to-run differences around 1e-6 there.
+    """
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = not enabled
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """Turn SIGTERM into KeyboardInterrupt so a killed run still writes its checkpoint."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Trainer:
+    """Trains a :class:`~graphcl.methods.Method` on one graph, full batch.
+
+    Args:
+        method: the method (moved to ``device``).
+        graph: the training graph (moved to ``device``).
+        epochs: total epochs of the run.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        seed: seeds model init (if the caller seeded before building the model), views and
+            torch's global state for the run.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        run_dir: where the log and checkpoints go (``None``: nothing is written).
+        checkpoint_every: write ``checkpoint.pt`` every this many epochs (0: only at the end
+            and on interrupt).
+        progress: show a tqdm progress bar.
+        callback: ``callback(epoch, record)`` after every epoch (``record`` is the log row).
+    """
+
+    def __init__(self, method: Method, graph: Data, *, epochs: int, lr: float = 1e-3,
+                 weight_decay: float = 0.0, seed: int = 0, device: str | torch.device = "auto",
+                 run_dir: str | Path | None = None, checkpoint_every: int = 50,
+                 progress: bool = True,
+                 callback: Callable[[int, dict], None] | None = None) -> None:
+        if epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {epochs}")
+        self.device = resolve_device(device)
+        self.method = method.to(self.device)
+        self.graph = graph.to(self.device)
+        self.epochs = epochs
+        self.seed = seed
+        self.optimizer = torch.optim.Adam(self.method.parameters(), lr=lr,
+                                          weight_decay=weight_decay)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.checkpoint_every = checkpoint_every
+        self.progress = progress
+        self.callback = callback
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoint.pt"
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "log.csv"
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue the run exactly."""
+        return {
+            "epoch": self.epoch,
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(),
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.method.load_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+        self.epoch = state["epoch"]
+        self.history = list(state.get("history", []))
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoint.pt`` atomically (a kill mid-write leaves the previous one)."""
+        path = self.checkpoint_path
+        if path is None:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    def resume(self) -> bool:
+        """Load ``checkpoint.pt`` when it exists; return whether it did.
+
+        The CSV log is cut back to the checkpoint's epoch so rows are not duplicated.
+        """
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.load_state_dict(state)
+        self._rewrite_log()
+        return True
+
+    def _rewrite_log(self) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        fields = list(self.history[0].keys()) if self.history else ["epoch", "loss", "seconds"]
+        with open(self.log_path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(self.history)
+
+    def _append_log(self, record: dict) -> None:
+        if self.log_path is None:
+            return
+        new_file = not self.log_path.exists() or len(self.history) == 1
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "w" if new_file else "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(record.keys()), extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            writer.writerow(record)
+
+    def train_epoch(self) -> dict:
+        """One optimization step on one pair (or set) of views; returns the log row."""
+        self.method.train()
+        start = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        output = self.method.loss(self.graph, self.generator)
+        if not torch.isfinite(output.total):
+            raise FloatingPointError(
+                f"the loss became {float(output.total)} at epoch {self.epoch + 1}; lower the "
+                "learning rate or raise the temperature"
+            )
+        output.total.backward()
+        self.optimizer.step()
+        record = {"epoch": self.epoch + 1, "loss": float(output.total.detach())}
+        record.update({key: float(value) for key, value in output.parts.items()})
+        record["seconds"] = time.perf_counter() - start
+        return record
+
+    def fit(self, resume: bool = False) -> list[dict]:
+        """Train up to ``epochs``; with ``resume`` continue from ``checkpoint.pt`` if present.
+
+        Returns the per-epoch log rows. On KeyboardInterrupt or SIGTERM the checkpoint is
+        written before the exception propagates.
+        """
+        if resume:
+            self.resume()
+        bar = tqdm(total=self.epochs, initial=self.epoch, disable=not self.progress,
+                   desc=f"{self.method.name}", unit="epoch", dynamic_ncols=True)
+        try:
+            with _terminate_as_interrupt():
+                while self.epoch < self.epochs:
+                    record = self.train_epoch()
+                    self.epoch += 1
+                    self.history.append(record)
+                    self._append_log(record)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}")
+                    if self.callback is not None:
+                        self.callback(self.epoch, record)
+                    if self.checkpoint_every and self.epoch % self.checkpoint_every == 0:
+                        self.save_checkpoint()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            raise
+        finally:
+            bar.close()
+        self.save_checkpoint()
+        return self.history
+
+    def embed(self):
+        """Embeddings of the training graph from the current model, on CPU: ``[N, d]``."""
+        return self.method.embed(self.graph).detach().cpu()
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Median training time per epoch of this process's log rows."""
+        if not self.history:
+            return float("nan")
+        return float(np.median([row["seconds"] for row in self.history]))
+
+
+def evaluate_embeddings(embeddings: torch.Tensor, graph: Data, eval_config: dict | None = None):
+    """Evaluate frozen embeddings on ``graph``'s labels with the protocol of ``eval_config``.
+
+    ``protocol: clean`` uses the graph's split masks when it has them (Planetoid's public
+    split, WikiCS's 20 splits, the synthetic graph's seeded split), else seeded random
+    splits; ``protocol: grace`` is the official GRACE evaluation. Other keys are passed on to
+    :func:`graphcl.eval.evaluate`.
+
+    Returns:
+        :class:`graphcl.eval.EvalResult`.
+    """
+    from .eval import evaluate
+
+    options = dict(eval_config or {})
+    protocol = options.pop("protocol", "clean")
+    if "y" not in graph or graph.y is None:
+        raise ValueError("the graph has no labels (graph.y), so its embeddings cannot be evaluated")
+    if protocol == "clean":
+        for key in ("train_mask", "val_mask", "test_mask"):
+            if key in graph and key not in options:
+                options[key] = graph[key]
+    return evaluate(embeddings, graph.y, protocol=protocol, **options)
+
+
+def train_from_config(config: dict, *, root: str | None = None, device: str = "auto",
+                      run_dir: str | Path | None = None, resume: bool = False,
+                      progress: bool = True, evaluate: bool = True) -> dict:
+    """Load the dataset, build the method, train, embed and evaluate, as ``graphcl train`` does.
+
+    Args:
+        config: a resolved configuration (see :func:`graphcl.config.load_config`).
+        root: dataset root (``None``: ``$GRAPHCL_DATA``, then ``./datasets``).
+        device: ``auto``, ``cpu``, ``cuda``...
+        run_dir: where config, log, checkpoint, embeddings and metrics are written.
+        resume: continue from ``run_dir/checkpoint.pt`` if present.
+        progress: show progress bars.
+        evaluate: run the configured evaluation after training.
+
+    Returns:
+        ``{"embeddings", "metrics" (EvalResult or None), "seconds_per_epoch", "trainer"}``.
+    """
+    import json
+
+    import yaml
+
+    from .data import load_dataset, validate_graph
+    from .methods import build_method
+
+    graph = load_dataset(config["dataset"], root=root)
+    validate_graph(graph, name=config["dataset"])
+    train_cfg = dict(config.get("train", {}))
+    seed = int(train_cfg.get("seed", 0))
+    seed_everything(seed)
+    method = build_method(config["method"], graph.num_features, **config.get("model", {}))
+    trainer = Trainer(
+        method, graph, epochs=int(train_cfg.get("epochs", 200)), lr=float(train_cfg.get("lr", 1e-3)),
+        weight_decay=float(train_cfg.get("weight_decay", 0.0)), seed=seed, device=device,
+        run_dir=run_dir, checkpoint_every=int(train_cfg.get("checkpoint_every", 50)),
+        progress=progress)
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(run_dir) / "config.yaml", "w") as handle:
+            yaml.safe_dump(config, handle, sort_keys=False)
+    trainer.fit(resume=resume)
+    embeddings = trainer.embed()
+    result = evaluate_embeddings(embeddings, graph.cpu(), config.get("eval")) if evaluate else None
+    if run_dir is not None:
+        torch.save({"embeddings": embeddings, "dataset": config["dataset"],
+                    "method": config["method"]}, Path(run_dir) / "embeddings.pt")
+        if result is not None:
+            with open(Path(run_dir) / "metrics.json", "w") as handle:
+                json.dump(result.to_dict(), handle, indent=2)
+    return {"embeddings": embeddings, "metrics": result,
+            "seconds_per_epoch": trainer.seconds_per_epoch, "trainer": trainer}
