@@ -21,8 +21,21 @@ from .train import Trainer, deterministic, seed_everything, train_from_config
 __version__ = "0.1.0"
 
 __all__ = [
-    "augment", "data", "eval", "losses", "methods", "nn",
-    "load_config", "load_dataset", "validate_graph", "evaluate",
-    "GRACE", "METHODS", "build_method",
-    "Trainer", "deterministic", "seed_everything", "train_from_config",
+    "GRACE",
+    "METHODS",
+    "Trainer",
+    "augment",
+    "build_method",
+    "data",
+    "deterministic",
+    "eval",
+    "evaluate",
+    "load_config",
+    "load_dataset",
+    "losses",
+    "methods",
+    "nn",
+    "seed_everything",
+    "train_from_config",
+    "validate_graph",
 ]

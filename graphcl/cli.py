@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,10 +98,10 @@ def _datasets(args: argparse.Namespace) -> int:
     rows = dataset_status(args.root)
     width = max(len(row["name"]) for row in rows)
     for row in rows:
-        state = "present" if row["present"] else "missing"
+        state = "present" if row["available"] else "missing"
         where = row.get("path", "")
         print(f"  {row['name']:<{width}}  {state:<8} {where}")
-        if not row["present"] and row.get("missing"):
+        if not row["available"] and row.get("missing"):
             print(f"  {'':<{width}}  missing files: {', '.join(row['missing'])}")
     return 0
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["load_config", "preset_path", "list_presets", "apply_overrides", "DEFAULTS"]
+__all__ = ["DEFAULTS", "apply_overrides", "list_presets", "load_config", "preset_path"]
 
 SECTIONS = ("method", "dataset", "model", "train", "eval")
 
@@ -69,7 +69,7 @@ def _read_yaml(path: Path) -> dict:
     with open(path) as handle:
         data = yaml.safe_load(handle) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping at the top level")
+        raise TypeError(f"config file {path} must hold a mapping at the top level")
     unknown = set(data) - set(SECTIONS)
     if unknown:
         raise ValueError(
@@ -100,7 +100,7 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
         for part in path[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a section")
+                raise TypeError(f"override {item!r}: {part!r} is not a section")
         node[path[-1]] = value
     return config
 

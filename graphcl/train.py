@@ -31,8 +31,14 @@ from tqdm.auto import tqdm
 
 from .methods.base import Method
 
-__all__ = ["Trainer", "resolve_device", "seed_everything", "deterministic", "evaluate_embeddings",
-           "train_from_config"]
+__all__ = [
+    "Trainer",
+    "deterministic",
+    "evaluate_embeddings",
+    "resolve_device",
+    "seed_everything",
+    "train_from_config",
+]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -222,7 +228,7 @@ class Trainer:
         output = self.method.loss(self.graph, self.generator)
         if not torch.isfinite(output.total):
             raise FloatingPointError(
-                f"the loss became {float(output.total)} at epoch {self.epoch + 1}; lower the "
+                f"the loss became {float(output.total.detach())} at epoch {self.epoch + 1}; lower the "
                 "learning rate or raise the temperature"
             )
         output.total.backward()

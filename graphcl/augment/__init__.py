@@ -4,4 +4,4 @@ from .base import Augmenter, Compose, Identity, RandomChoice
 from .edges import EdgeDropping
 from .features import FeatureMasking
 
-__all__ = ["Augmenter", "Compose", "Identity", "RandomChoice", "EdgeDropping", "FeatureMasking"]
+__all__ = ["Augmenter", "Compose", "EdgeDropping", "FeatureMasking", "Identity", "RandomChoice"]

@@ -19,8 +19,16 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-__all__ = ["Augmenter", "Compose", "RandomChoice", "Identity", "uniform", "shallow_copy",
-           "original_edge_mask", "restrict_edges"]
+__all__ = [
+    "Augmenter",
+    "Compose",
+    "Identity",
+    "RandomChoice",
+    "original_edge_mask",
+    "restrict_edges",
+    "shallow_copy",
+    "uniform",
+]
 
 
 def uniform(shape: int | tuple[int, ...], generator: torch.Generator | None,

@@ -40,11 +40,11 @@ from torch import Tensor, nn
 __all__ = [
     "GRACELoss",
     "InfoNCELoss",
-    "grace_loss",
-    "infonce_loss",
-    "grace_loss_dense",
-    "infonce_loss_dense",
     "default_block_size",
+    "grace_loss",
+    "grace_loss_dense",
+    "infonce_loss",
+    "infonce_loss_dense",
 ]
 
 _FLOAT64_EXP_BELOW_TAU = 0.025
@@ -69,7 +69,7 @@ def default_block_size(num_rows: int, device: torch.device | None = None,
         max_block = max_block or 1024
     budget = max(free // 16, 64 * 2**20)
     block = int(math.sqrt(budget / (2 * 8)))  # two buffers, up to 8 bytes per entry
-    return max(64, min(block, max_block, num_rows))
+    return max(1, min(max(64, min(block, max_block)), num_rows))
 
 
 def _available_host_memory() -> int:

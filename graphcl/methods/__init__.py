@@ -3,4 +3,4 @@
 from .base import METHODS, LossOutput, Method, build_method, register_method
 from .grace import GRACE
 
-__all__ = ["METHODS", "LossOutput", "Method", "build_method", "register_method", "GRACE"]
+__all__ = ["GRACE", "METHODS", "LossOutput", "Method", "build_method", "register_method"]

@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 
 from ..nn import StructureCache
 
-__all__ = ["LossOutput", "Method", "METHODS", "register_method", "build_method"]
+__all__ = ["METHODS", "LossOutput", "Method", "build_method", "register_method"]
 
 
 @dataclass

@@ -5,7 +5,17 @@ from .encoders import ACTIVATIONS, GCNEncoder, GCNLayer, ProjectionHead, make_ac
 from .segment import get_segment_backend, segment_sum, set_segment_backend
 
 __all__ = [
-    "CSRGraph", "SparseAdjacency", "StructureCache", "gcn_adjacency", "propagate",
-    "ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation",
-    "get_segment_backend", "segment_sum", "set_segment_backend",
+    "ACTIVATIONS",
+    "CSRGraph",
+    "GCNEncoder",
+    "GCNLayer",
+    "ProjectionHead",
+    "SparseAdjacency",
+    "StructureCache",
+    "gcn_adjacency",
+    "get_segment_backend",
+    "make_activation",
+    "propagate",
+    "segment_sum",
+    "set_segment_backend",
 ]

@@ -32,7 +32,7 @@ from .segment import segment_sum
 # (construction, sparse @ dense) are stable and tested.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
-__all__ = ["CSRGraph", "SparseAdjacency", "StructureCache", "propagate", "gcn_adjacency"]
+__all__ = ["CSRGraph", "SparseAdjacency", "StructureCache", "gcn_adjacency", "propagate"]
 
 
 def _check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
@@ -122,9 +122,8 @@ class CSRGraph:
         torch.cumsum(counts_t, 0, out=self.crow_t[1:])
 
         # An input self-loop overrides the fill weight of its node while it is kept.
-        loop_ids = edge_ids[is_loop]
-        self.loop_edge = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
-        self.loop_edge[source[is_loop]] = loop_ids
+        self.loop_edges = edge_ids[is_loop]
+        self.loop_nodes = source[is_loop]
 
     @property
     def device(self) -> torch.device:
@@ -154,12 +153,12 @@ class CSRGraph:
             A :class:`SparseAdjacency` of shape ``[N, N]``.
         """
         num_edges = self.num_edges
-        if edge_mask is not None:
-            if edge_mask.shape != (num_edges,) or edge_mask.dtype != torch.bool:
-                raise ValueError(
-                    f"edge_mask must be a bool tensor of shape [E] = [{num_edges}], got "
-                    f"{edge_mask.dtype} of shape {tuple(edge_mask.shape)}"
-                )
+        if edge_mask is not None and (edge_mask.shape != (num_edges,)
+                                      or edge_mask.dtype != torch.bool):
+            raise ValueError(
+                f"edge_mask must be a bool tensor of shape [E] = [{num_edges}], got "
+                f"{edge_mask.dtype} of shape {tuple(edge_mask.shape)}"
+            )
         weight = edge_weight if edge_weight is not None else self.edge_weight
         if weight is not None and weight.shape != (num_edges,):
             raise ValueError(f"edge_weight must have shape [{num_edges}], got {tuple(weight.shape)}")
@@ -172,16 +171,18 @@ class CSRGraph:
 
         loop_weight = torch.full((self.num_nodes,), self.self_loop_weight, dtype=dtype,
                                  device=self.device)
-        has_loop = self.loop_edge >= 0
-        if bool(has_loop.any()):
-            loop_edge = self.loop_edge[has_loop]
-            kept_loop = torch.ones_like(loop_edge, dtype=torch.bool) if edge_mask is None \
-                else edge_mask[loop_edge]
-            input_loop_weight = (weight[loop_edge].to(dtype) if weight is not None
-                                 else torch.ones(loop_edge.numel(), dtype=dtype, device=self.device))
-            loop_weight[has_loop] = torch.where(kept_loop, input_loop_weight,
-                                                loop_weight[has_loop])
-
+        if self.loop_edges.numel() > 0:
+            # Like PyG's add_remaining_self_loops: a kept input self-loop gives its node its
+            # own weight (of several, the last in edge order) instead of the fill value.
+            loop_edges, loop_nodes = self.loop_edges, self.loop_nodes
+            if edge_mask is not None:
+                kept_loops = edge_mask[loop_edges]
+                loop_edges, loop_nodes = loop_edges[kept_loops], loop_nodes[kept_loops]
+            last = torch.full((self.num_nodes,), -1, dtype=torch.long, device=self.device)
+            last.scatter_reduce_(0, loop_nodes, loop_edges, reduce="amax")
+            has_loop = last >= 0
+            loop_weight[has_loop] = (weight[last[has_loop]].to(dtype) if weight is not None
+                                     else torch.ones((), dtype=dtype, device=self.device))
         prefix = torch.zeros(keep.numel() + 1, dtype=torch.long, device=self.device)
         torch.cumsum(keep, 0, out=prefix[1:])
         crow = prefix[self.crow]

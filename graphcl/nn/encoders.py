@@ -8,12 +8,14 @@ torch sparse ``[N, N]`` tensor taken as already normalized, or a PyG ``edge_inde
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import Tensor, nn
 
 from .adjacency import SparseAdjacency, gcn_adjacency, propagate
 
-__all__ = ["GCNLayer", "GCNEncoder", "ProjectionHead", "make_activation", "ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation"]
 
 
 ACTIVATIONS = ("relu", "prelu", "rrelu", "elu", "leaky_relu", "tanh", "identity")
@@ -134,7 +136,7 @@ class GCNEncoder(nn.Module):
                 f"{num_layers} needs {num_layers - 1}"
             )
         widths = [in_channels, *hidden_channels, out_channels]
-        self.layers = nn.ModuleList(GCNLayer(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(GCNLayer(a, b) for a, b in pairwise(widths))
         self.activation = make_activation(activation)
         self.activate_last = activate_last
         self.dropout = dropout

@@ -1,0 +1,34 @@
+"""Shared fixtures: a small graph and the dataset root of this machine."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from graphcl.data import contextual_sbm
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    """The raw-file root: $GRAPHCL_DATA, else ../shared/datasets; skip when neither exists."""
+    root = os.environ.get("GRAPHCL_DATA") or (str(SHARED) if SHARED.is_dir() else None)
+    if root is None or not Path(root).is_dir():
+        pytest.skip("no dataset root: set GRAPHCL_DATA to the raw files (see datasets/README.md)")
+    return root
+
+
+@pytest.fixture
+def small_graph():
+    """A seeded 120-node contextual SBM with 16 features and 3 classes."""
+    return contextual_sbm(num_nodes=120, num_classes=3, num_features=16, avg_degree=6, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Processed datasets go to a per-session temporary cache, never ~/.cache."""
+    if "GRAPHCL_CACHE" not in os.environ:
+        monkeypatch.setenv("GRAPHCL_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    torch.set_num_threads(min(2, os.cpu_count() or 1))

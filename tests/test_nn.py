@@ -1,0 +1,160 @@
+"""Sparse propagation and encoders: exactness against PyG and dense float64 references."""
+
+import pytest
+import torch
+from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+from graphcl.nn import (
+    CSRGraph,
+    GCNEncoder,
+    GCNLayer,
+    ProjectionHead,
+    gcn_adjacency,
+    get_segment_backend,
+    make_activation,
+    propagate,
+    segment_sum,
+    set_segment_backend,
+)
+from graphcl.nn.segment import HAS_TORCH_SCATTER
+
+
+def random_graph(num_nodes=40, num_edges=200, seed=0, loops=True):
+    gen = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    if loops:  # duplicate edges and self-loops (one repeated) are legal input
+        edge_index[:, :4] = torch.tensor([[3, 3, 5, 7], [3, 3, 5, 8]])
+        edge_index[:, 4] = edge_index[:, 5]
+    weight = torch.rand(num_edges, generator=gen, dtype=torch.float64) + 0.1
+    return edge_index, weight
+
+
+def dense_gcn_norm(edge_index, weight, num_nodes, mask):
+    """PyG's gcn_norm on the kept edges, scattered into a dense [target, source] matrix."""
+    kept = edge_index[:, mask]
+    ew = None if weight is None else weight[mask]
+    index, value = gcn_norm(kept, ew, num_nodes, dtype=torch.float64)
+    dense = torch.zeros(num_nodes, num_nodes, dtype=torch.float64)
+    dense.index_put_((index[1], index[0]), value.to(torch.float64), accumulate=True)
+    return dense
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("keep_prob", [0.0, 0.5, 1.0])
+def test_view_adjacency_equals_pyg_gcn_norm(weighted, keep_prob):
+    edge_index, weight = random_graph()
+    weight = weight if weighted else None
+    graph = CSRGraph(edge_index, 40, weight)
+    for seed in range(3):
+        mask = torch.rand(edge_index.size(1), generator=torch.Generator().manual_seed(seed)) < keep_prob
+        adj = graph.gcn_adjacency(mask, dtype=torch.float64)
+        expected = dense_gcn_norm(edge_index, weight, 40, mask)
+        torch.testing.assert_close(adj.to_dense(), expected, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(adj.t().to_dense(), expected.t(), rtol=1e-12, atol=1e-14)
+
+
+def test_full_graph_without_mask_and_isolated_nodes():
+    edge_index = torch.tensor([[0, 1, 2], [1, 0, 0]])
+    adj = gcn_adjacency(edge_index, 5, dtype=torch.float64).to_dense()
+    expected = dense_gcn_norm(edge_index, None, 5, torch.ones(3, dtype=torch.bool))
+    torch.testing.assert_close(adj, expected)
+    # isolated nodes 3 and 4 keep only their self-loop, of weight 1
+    assert adj[3, 3] == 1 and adj[4, 4] == 1 and adj[3].sum() == 1
+
+
+def test_propagate_forward_and_backward_match_dense():
+    edge_index, weight = random_graph()
+    mask = torch.rand(edge_index.size(1), generator=torch.Generator().manual_seed(1)) < 0.7
+    adj = CSRGraph(edge_index, 40, weight).gcn_adjacency(mask, dtype=torch.float64)
+    dense = adj.to_dense()
+    x = torch.randn(40, 6, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(40, 6, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((propagate(adj, x) * upstream).sum(), x)
+    (expected,) = torch.autograd.grad(((dense @ x) * upstream).sum(), x)
+    torch.testing.assert_close(propagate(adj, x), dense @ x)
+    torch.testing.assert_close(grad, expected)
+
+
+def test_propagate_casts_adjacency_and_checks_shape():
+    adj = gcn_adjacency(torch.tensor([[0, 1], [1, 0]]), 2)
+    out = propagate(adj, torch.ones(2, 3, dtype=torch.float64))
+    assert out.dtype == torch.float64
+    with pytest.raises(ValueError, match="x must be"):
+        propagate(adj, torch.ones(3, 3))
+
+
+@pytest.mark.parametrize("backend", ["torch", "torch_scatter"])
+def test_segment_sum_backends_agree(backend):
+    if backend == "torch_scatter" and not HAS_TORCH_SCATTER:
+        pytest.skip("torch-scatter is not installed (optional extra `scatter`)")
+    previous = get_segment_backend()
+    set_segment_backend(backend)
+    try:
+        src = torch.arange(10, dtype=torch.float64)
+        ptr = torch.tensor([0, 3, 3, 10])
+        torch.testing.assert_close(segment_sum(src, ptr), torch.tensor([3.0, 0.0, 42.0],
+                                                                      dtype=torch.float64))
+        # the whole adjacency build through this backend equals PyG's normalization
+        edge_index, weight = random_graph()
+        mask = torch.ones(edge_index.size(1), dtype=torch.bool)
+        adj = CSRGraph(edge_index, 40, weight).gcn_adjacency(mask, dtype=torch.float64)
+        torch.testing.assert_close(adj.to_dense(), dense_gcn_norm(edge_index, weight, 40, mask))
+    finally:
+        set_segment_backend(previous)
+
+
+def test_unknown_segment_backend():
+    with pytest.raises(ValueError, match="segment backend"):
+        set_segment_backend("cupy")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.tensor([[0, 1], [1, 9]]), "num_nodes is 5"),
+    (torch.tensor([[0, -1], [1, 0]]), r"indices in \[-1"),
+    (torch.tensor([[0, 1], [1, 0]], dtype=torch.int32), "torch.long"),
+    (torch.tensor([0, 1, 2]), r"\[2, E\]"),
+])
+def test_bad_edge_index(bad, message):
+    with pytest.raises(ValueError, match=message):
+        CSRGraph(bad, 5)
+
+
+def test_bad_edge_mask_and_weight():
+    graph = CSRGraph(torch.tensor([[0, 1], [1, 0]]), 3)
+    with pytest.raises(ValueError, match="edge_mask"):
+        graph.gcn_adjacency(torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="edge_weight"):
+        CSRGraph(torch.tensor([[0, 1], [1, 0]]), 3, torch.tensor([1.0, float("nan")]))
+
+
+def test_gcn_layer_matches_pyg_gcnconv():
+    torch.manual_seed(0)
+    edge_index, _ = random_graph(loops=False)
+    for in_ch, out_ch in [(8, 4), (4, 8)]:  # both product orders
+        ours = GCNLayer(in_ch, out_ch).double()
+        ref = GCNConv(in_ch, out_ch).double()
+        ref.lin.weight.data.copy_(ours.linear.weight.data)
+        ref.bias.data.copy_(torch.randn(out_ch, dtype=torch.float64))
+        ours.bias.data.copy_(ref.bias.data)
+        x = torch.randn(40, in_ch, dtype=torch.float64)
+        torch.testing.assert_close(ours(x, edge_index), ref(x, edge_index))
+        adj = gcn_adjacency(edge_index, 40, dtype=torch.float64)
+        torch.testing.assert_close(ours(x, adj), ref(x, edge_index))
+        torch.testing.assert_close(ours(x, adj.csr), ref(x, edge_index))
+
+
+def test_encoder_shapes_and_errors():
+    edge_index, _ = random_graph()
+    encoder = GCNEncoder(8, 16, 4, num_layers=3, activation="prelu")
+    assert encoder(torch.randn(40, 8), edge_index).shape == (40, 4)
+    assert len(encoder.layers) == 3
+    with pytest.raises(ValueError, match=r"x must be \[N, 8\]"):
+        encoder(torch.randn(40, 7), edge_index)
+    with pytest.raises(ValueError, match="hidden_channels"):
+        GCNEncoder(8, [16], 4, num_layers=3)
+    with pytest.raises(TypeError, match="adj must be"):
+        encoder(torch.randn(40, 8), [1, 2])
+    with pytest.raises(ValueError, match="unknown activation"):
+        make_activation("swish2")
+    assert ProjectionHead(4, 8)(torch.randn(5, 4)).shape == (5, 4)
