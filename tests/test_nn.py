@@ -158,3 +158,63 @@ def test_encoder_shapes_and_errors():
     with pytest.raises(ValueError, match="unknown activation"):
         make_activation("swish2")
     assert ProjectionHead(4, 8)(torch.randn(5, 4)).shape == (5, 4)
+
+
+def _pyg_reference_layers():
+    from torch_geometric.nn import GATConv, GINConv, SAGEConv
+    return SAGEConv, GINConv, GATConv
+
+
+@pytest.mark.parametrize("in_ch, out_ch", [(8, 4), (8, 16)])
+def test_sage_gin_gat_layers_match_pyg_on_a_view(in_ch, out_ch):
+    from graphcl.nn import GATLayer, GINLayer, SAGELayer
+    SAGEConv, GINConv, GATConv = _pyg_reference_layers()
+    edge_index, _ = random_graph(30, 150, seed=4)  # with duplicate edges and self-loops
+    mask = torch.rand(150, generator=torch.Generator().manual_seed(0)) < 0.7
+    mask[0], mask[1] = True, False  # node 3 keeps one of its two self-loops
+    graph = CSRGraph(edge_index, 30)
+    x = torch.randn(30, in_ch, dtype=torch.float64)
+    kept = edge_index[:, mask]
+
+    sage, sage_ref = SAGELayer(in_ch, out_ch).double(), SAGEConv(in_ch, out_ch).double()
+    torch.nn.init.normal_(sage.bias)
+    sage_ref.lin_l.weight.data.copy_(sage.lin_neighbors.weight)
+    sage_ref.lin_l.bias.data.copy_(sage.bias)
+    sage_ref.lin_r.weight.data.copy_(sage.lin_root.weight)
+    expected = sage_ref(x, kept)
+    torch.testing.assert_close(sage(x, graph.adjacency(mask, "mean", torch.float64)), expected)
+    torch.testing.assert_close(sage(x, kept), expected)
+
+    gin = GINLayer(in_ch, out_ch, eps=0.3).double()
+    gin_ref = GINConv(gin.mlp, eps=0.3).double()
+    torch.testing.assert_close(gin(x, graph.adjacency(mask, "sum", torch.float64)), gin_ref(x, kept))
+
+    gat = GATLayer(in_ch, out_ch, heads=2).double()
+    gat_ref = GATConv(in_ch, out_ch // 2, heads=2).double()
+    gat_ref.load_state_dict(gat.conv.state_dict())
+    torch.testing.assert_close(gat(x, graph.adjacency(mask, "attention", torch.float64)),
+                               gat_ref(x, kept))
+
+
+@pytest.mark.parametrize("conv", ["gcn", "sage", "gin", "gat", "mlp"])
+def test_every_encoder_kind_runs_and_backpropagates(conv):
+    from graphcl.nn import GNNEncoder
+    edge_index, _ = random_graph()
+    encoder = GNNEncoder(8, 16, 4, conv=conv, heads=2 if conv == "gat" else 1)
+    x = torch.randn(40, 8)
+    out = encoder(x, edge_index)
+    assert out.shape == (40, 4)
+    out.sum().backward()
+    assert all(p.grad is not None for p in encoder.parameters() if p.requires_grad)
+
+
+def test_adjacency_normalization_mismatch_is_named():
+    from graphcl.nn import GNNEncoder
+    edge_index, _ = random_graph()
+    adj = CSRGraph(edge_index, 40).adjacency(None, "mean")
+    with pytest.raises(ValueError, match="needs a 'gcn' adjacency"):
+        GNNEncoder(8, 16, 4)(torch.randn(40, 8), adj)
+    with pytest.raises(ValueError, match="unknown conv"):
+        GNNEncoder(8, 16, 4, conv="transformer")
+    with pytest.raises(ValueError, match="normalization must be"):
+        CSRGraph(edge_index, 40).adjacency(None, "rw")

@@ -45,10 +45,20 @@ class Method(nn.Module):
         return self._structures.get(graph.edge_index, graph.num_nodes,
                                     graph.edge_weight if "edge_weight" in graph else None)
 
-    def adjacency(self, graph: Data, view: Data | None = None):
-        """The normalized adjacency of ``view`` (a view of ``graph``; ``None``: the graph itself)."""
+    def adjacency(self, graph: Data, view: Data | None = None, normalization: str | None = None):
+        """The adjacency of ``view`` (a view of ``graph``; ``None``: the graph itself), built
+        in O(E) from the cached structure of ``graph``.
+
+        ``normalization`` defaults to what ``self.encoder`` consumes (``"gcn"`` without an
+        encoder); ``None`` is returned for an encoder that ignores the graph (MLP).
+        """
+        if normalization is None:
+            encoder = getattr(self, "encoder", None)
+            if encoder is not None and getattr(encoder, "normalization", "gcn") is None:
+                return None
+            normalization = getattr(encoder, "normalization", "gcn")
         mask = None if view is None or "edge_mask" not in view else view.edge_mask
-        return self.structure(graph).gcn_adjacency(mask, dtype=graph.x.dtype)
+        return self.structure(graph).adjacency(mask, normalization, dtype=graph.x.dtype)
 
     def loss(self, graph: Data, generator: torch.Generator | None = None) -> LossOutput:
         raise NotImplementedError

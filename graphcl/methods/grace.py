@@ -15,7 +15,7 @@ from torch_geometric.data import Data
 
 from ..augment import Compose, EdgeDropping, FeatureMasking
 from ..losses import GRACELoss
-from ..nn import GCNEncoder, ProjectionHead
+from ..nn import GNNEncoder, ProjectionHead
 from .base import LossOutput, Method, register_method
 
 __all__ = ["GRACE"]
@@ -36,6 +36,7 @@ class GRACE(Method):
         drop_feature: feature-mask probabilities of view 1 and view 2.
         tau: temperature τ.
         block_size: tile edge of the blockwise loss (``None``: from free memory).
+        conv: encoder layer kind (``gcn`` as in the paper; ``sage``, ``gin``, ``gat``, ``mlp``).
 
     Shapes:
         - ``loss(graph)``: graph with ``x`` ``[N, in_channels]``; returns a scalar
@@ -48,12 +49,12 @@ class GRACE(Method):
                  activation: str = "relu", num_layers: int = 2,
                  drop_edge: Sequence[float] = (0.2, 0.4),
                  drop_feature: Sequence[float] = (0.3, 0.4), tau: float = 0.4,
-                 block_size: int | None = None) -> None:
+                 block_size: int | None = None, conv: str = "gcn") -> None:
         super().__init__()
         if len(drop_edge) != 2 or len(drop_feature) != 2:
             raise ValueError("drop_edge and drop_feature each need two rates, one per view")
-        self.encoder = GCNEncoder(in_channels, 2 * hidden, hidden, num_layers=num_layers,
-                                  activation=activation)
+        self.encoder = GNNEncoder(in_channels, 2 * hidden, hidden, num_layers=num_layers,
+                                  conv=conv, activation=activation)
         self.projection = ProjectionHead(hidden, proj_hidden, hidden)
         self.views = [Compose([EdgeDropping(pe), FeatureMasking(pf)])
                       for pe, pf in zip(drop_edge, drop_feature)]

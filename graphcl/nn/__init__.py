@@ -1,7 +1,26 @@
 """Sparse propagation (the hot path), encoders and heads."""
 
-from .adjacency import CSRGraph, SparseAdjacency, StructureCache, gcn_adjacency, propagate
-from .encoders import ACTIVATIONS, GCNEncoder, GCNLayer, ProjectionHead, make_activation
+from .adjacency import (
+    NORMALIZATIONS,
+    CSRGraph,
+    SparseAdjacency,
+    StructureCache,
+    gcn_adjacency,
+    propagate,
+)
+from .encoders import (
+    ACTIVATIONS,
+    LAYERS,
+    GATLayer,
+    GCNEncoder,
+    GCNLayer,
+    GINLayer,
+    GNNEncoder,
+    LinearLayer,
+    ProjectionHead,
+    SAGELayer,
+    make_activation,
+)
 from .segment import get_segment_backend, segment_sum, set_segment_backend
 
 __all__ = [

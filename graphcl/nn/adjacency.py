@@ -32,7 +32,9 @@ from .segment import segment_sum
 # (construction, sparse @ dense) are stable and tested.
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
-__all__ = ["CSRGraph", "SparseAdjacency", "StructureCache", "gcn_adjacency", "propagate"]
+NORMALIZATIONS = ("gcn", "mean", "sum", "attention")
+
+__all__ = ["NORMALIZATIONS", "CSRGraph", "SparseAdjacency", "StructureCache", "gcn_adjacency", "propagate"]
 
 
 def _check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
@@ -142,16 +144,35 @@ class CSRGraph:
         dtype: torch.dtype = torch.float32,
         edge_weight: Tensor | None = None,
     ) -> SparseAdjacency:
-        """The view's normalized adjacency ``D^{-1/2}(A_view + I)D^{-1/2}`` in O(E).
+        """The view's normalized adjacency ``D^{-1/2}(A_view + I)D^{-1/2}`` in O(E)
+        (:meth:`adjacency` with ``normalization="gcn"``)."""
+        return self.adjacency(edge_mask, "gcn", dtype, edge_weight)
+
+    def adjacency(
+        self,
+        edge_mask: Tensor | None = None,
+        normalization: str = "gcn",
+        dtype: torch.dtype = torch.float32,
+        edge_weight: Tensor | None = None,
+    ) -> SparseAdjacency:
+        """The view's adjacency in O(E), normalized for the encoder that consumes it.
 
         Args:
             edge_mask: ``[E]`` bool over the input edges (``True`` = kept); ``None`` keeps all.
+            normalization: one of :data:`NORMALIZATIONS`:
+                ``"gcn"``  ``D^{-1/2}(A + I)D^{-1/2}`` (GCN; PyG's ``gcn_norm``);
+                ``"mean"`` ``D^{-1}A`` without self-loops (GraphSAGE's mean aggregation);
+                ``"sum"``  ``A`` without self-loops (GIN's sum aggregation);
+                ``"attention"`` the structure of ``A + I`` with unit values (GAT computes
+                its own coefficients on it).
             dtype: value dtype (float32, or float64 for reference computations).
             edge_weight: optional ``[E]`` weights for this view, overriding the cached ones.
 
         Returns:
             A :class:`SparseAdjacency` of shape ``[N, N]``.
         """
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         num_edges = self.num_edges
         if edge_mask is not None and (edge_mask.shape != (num_edges,)
                                       or edge_mask.dtype != torch.bool):
@@ -164,14 +185,21 @@ class CSRGraph:
             raise ValueError(f"edge_weight must have shape [{num_edges}], got {tuple(weight.shape)}")
 
         edge_of_entry = self.entry_edge.clamp(min=0)
+        with_loops = normalization in ("gcn", "attention")
         if edge_mask is None:
             keep = torch.ones_like(self.is_diag)
         else:
-            keep = self.is_diag | edge_mask[edge_of_entry]
+            keep = edge_mask[edge_of_entry] | self.is_diag
+        if not with_loops:
+            # Sum and mean aggregation see input self-loops as ordinary messages (each one
+            # counted, as PyG's message passing does): a diagonal slot stays only for nodes
+            # with a kept self-loop and holds their summed weight.
+            loop_sum, has_loop = self._kept_loop_weight_sum(edge_mask, weight, dtype)
+            keep = keep & (~self.is_diag | has_loop[self.row])
 
         loop_weight = torch.full((self.num_nodes,), self.self_loop_weight, dtype=dtype,
                                  device=self.device)
-        if self.loop_edges.numel() > 0:
+        if with_loops and self.loop_edges.numel() > 0:
             # Like PyG's add_remaining_self_loops: a kept input self-loop gives its node its
             # own weight (of several, the last in edge order) instead of the fill value.
             loop_edges, loop_nodes = self.loop_edges, self.loop_nodes
@@ -193,13 +221,37 @@ class CSRGraph:
             value = torch.ones(kept.numel(), dtype=dtype, device=self.device)
         else:
             value = weight.to(dtype)[edge_of_entry[kept]]
-        value = torch.where(is_diag, loop_weight[row], value)
+        value = torch.where(is_diag, loop_weight[row] if with_loops else loop_sum[row], value)
 
-        degree = segment_sum(value, crow)
-        inv_sqrt = degree.pow(-0.5)
-        inv_sqrt.masked_fill_(torch.isinf(inv_sqrt), 0.0)
-        value = inv_sqrt[row] * value * inv_sqrt[col]
-        return SparseAdjacency(crow, col, value, self.num_nodes, _TransposeRecipe(self, keep, prefix))
+        if normalization == "gcn":
+            degree = segment_sum(value, crow)
+            inv_sqrt = degree.pow(-0.5)
+            inv_sqrt.masked_fill_(torch.isinf(inv_sqrt), 0.0)
+            value = inv_sqrt[row] * value * inv_sqrt[col]
+        elif normalization == "mean":
+            degree = segment_sum(value, crow)
+            inv = degree.reciprocal()
+            inv.masked_fill_(torch.isinf(inv), 0.0)
+            value = inv[row] * value
+        elif normalization == "attention":
+            value = torch.ones_like(value)
+        return SparseAdjacency(crow, col, value, self.num_nodes,
+                               _TransposeRecipe(self, keep, prefix), normalization=normalization)
+
+
+    def _kept_loop_weight_sum(self, edge_mask: Tensor | None, weight: Tensor | None,
+                              dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Per node: the summed weight of its kept input self-loops, and whether it has any."""
+        loop_edges, loop_nodes = self.loop_edges, self.loop_nodes
+        if edge_mask is not None:
+            kept = edge_mask[loop_edges]
+            loop_edges, loop_nodes = loop_edges[kept], loop_nodes[kept]
+        values = (weight[loop_edges].to(dtype) if weight is not None
+                  else torch.ones(loop_edges.numel(), dtype=dtype, device=self.device))
+        total = torch.zeros(self.num_nodes, dtype=dtype, device=self.device)
+        total.index_add_(0, loop_nodes, values)
+        count = torch.bincount(loop_nodes, minlength=self.num_nodes)
+        return total, count > 0
 
 
 @dataclass
@@ -223,13 +275,25 @@ class SparseAdjacency:
 
     def __init__(self, crow: Tensor, col: Tensor, value: Tensor, num_nodes: int,
                  transpose_recipe: _TransposeRecipe | None = None,
-                 transpose: SparseAdjacency | None = None) -> None:
+                 transpose: SparseAdjacency | None = None,
+                 normalization: str | None = None) -> None:
         self.num_nodes = num_nodes
+        self.normalization = normalization
+        self._edge_index: Tensor | None = None
         self.crow, self.col, self.value = crow, col, value
         self.csr = torch.sparse_csr_tensor(crow, col, value, (num_nodes, num_nodes),
                                            check_invariants=False)
         self._recipe = transpose_recipe
         self._transpose = transpose
+
+    def edge_index(self) -> Tensor:
+        """The stored entries as a PyG ``edge_index`` ``[2, nnz]`` (``[source; target]``)."""
+        if self._edge_index is None:
+            counts = self.crow[1:] - self.crow[:-1]
+            target = torch.repeat_interleave(
+                torch.arange(self.num_nodes, device=self.crow.device), counts)
+            self._edge_index = torch.stack([self.col, target])
+        return self._edge_index
 
     @property
     def nnz(self) -> int:
@@ -256,7 +320,8 @@ class SparseAdjacency:
                 csr_position = graph.position_t[keep_t]
                 self._transpose = SparseAdjacency(
                     prefix_t[graph.crow_t], graph.row[csr_position],
-                    self.value[prefix[csr_position]], self.num_nodes, transpose=self)
+                    self.value[prefix[csr_position]], self.num_nodes, transpose=self,
+                    normalization=self.normalization)
         return self._transpose
 
     @staticmethod
@@ -274,7 +339,7 @@ class SparseAdjacency:
     def to(self, dtype: torch.dtype) -> SparseAdjacency:
         """The same adjacency with values cast to ``dtype``."""
         return SparseAdjacency(self.crow, self.col, self.value.to(dtype), self.num_nodes,
-                               self._recipe)
+                               self._recipe, normalization=self.normalization)
 
 
 class _SparseDenseProduct(torch.autograd.Function):
@@ -314,10 +379,11 @@ def propagate(adjacency: SparseAdjacency | Tensor, x: Tensor) -> Tensor:
 
 def gcn_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
                   edge_mask: Tensor | None = None,
-                  dtype: torch.dtype = torch.float32) -> SparseAdjacency:
-    """One-shot ``D^{-1/2}(A + I)D^{-1/2}`` of an ``edge_index`` (sorts; cache a
-    :class:`CSRGraph` instead when many views of one graph are needed)."""
-    return CSRGraph(edge_index, num_nodes, edge_weight).gcn_adjacency(edge_mask, dtype=dtype)
+                  dtype: torch.dtype = torch.float32,
+                  normalization: str = "gcn") -> SparseAdjacency:
+    """One-shot adjacency of an ``edge_index`` (``D^{-1/2}(A + I)D^{-1/2}`` by default; sorts,
+    so cache a :class:`CSRGraph` instead when many views of one graph are needed)."""
+    return CSRGraph(edge_index, num_nodes, edge_weight).adjacency(edge_mask, normalization, dtype)
 
 
 class StructureCache:

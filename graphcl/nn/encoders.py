@@ -41,18 +41,27 @@ def make_activation(name: str) -> nn.Module:
     return table[name]()
 
 
-def as_adjacency(adj: SparseAdjacency | Tensor, num_nodes: int) -> SparseAdjacency | Tensor:
-    """Turn an encoder's ``adj`` argument into something :func:`propagate` accepts.
+def as_adjacency(adj: SparseAdjacency | Tensor, x: Tensor,
+                 normalization: str = "gcn") -> SparseAdjacency | Tensor:
+    """Turn an encoder's ``adj`` argument into what its layers consume.
 
-    An ``edge_index`` (``[2, E]`` int64) gets GCN normalization with self-loops; a
-    :class:`SparseAdjacency` or torch sparse tensor is returned unchanged.
+    An ``edge_index`` (``[2, E]`` int64) is normalized on the fly, for the nodes and dtype of
+    the features ``x`` (``[N, F]``), with ``normalization``
+    (see :meth:`CSRGraph.adjacency`); a :class:`SparseAdjacency` must carry that
+    normalization; a torch sparse tensor is taken as already normalized.
     """
     if isinstance(adj, SparseAdjacency):
+        if adj.normalization not in (None, normalization):
+            raise ValueError(
+                f"this layer needs a {normalization!r} adjacency but got a "
+                f"{adj.normalization!r} one; build it with CSRGraph.adjacency(mask, "
+                f"normalization={normalization!r})"
+            )
         return adj
     if isinstance(adj, Tensor) and adj.layout != torch.strided:
         return adj
     if isinstance(adj, Tensor) and adj.dim() == 2 and adj.size(0) == 2:
-        return gcn_adjacency(adj, num_nodes)
+        return gcn_adjacency(adj, x.size(0), dtype=x.dtype, normalization=normalization)
     raise TypeError(
         "adj must be a SparseAdjacency, a torch sparse [N, N] tensor or an edge_index of shape "
         f"[2, E], got {type(adj).__name__}"
@@ -76,6 +85,8 @@ class GCNLayer(nn.Module):
         - output: ``[N, F']``
     """
 
+    normalization = "gcn"
+
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -90,7 +101,7 @@ class GCNLayer(nn.Module):
             nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
-        adj = as_adjacency(adj, x.size(0))
+        adj = as_adjacency(adj, x, self.normalization)
         if self.out_channels <= self.in_channels:
             out = propagate(adj, self.linear(x))
         else:
@@ -103,31 +114,163 @@ class GCNLayer(nn.Module):
         return f"{self.in_channels}, {self.out_channels}"
 
 
-class GCNEncoder(nn.Module):
-    """A stack of :class:`GCNLayer` with an activation after every layer (the last too, as
-    GRACE, GCA and gCooL do).
+def _aggregate_then_transform(adj, x: Tensor, linear: nn.Linear) -> Tensor:
+    """``A (x W)`` or ``(A x) W``, whichever multiplies the sparse matrix by fewer columns."""
+    if linear.out_features <= linear.in_features:
+        return propagate(adj, linear(x))
+    return linear(propagate(adj, x))
+
+
+class SAGELayer(nn.Module):
+    r"""GraphSAGE with mean aggregation, :math:`x'_i = W_1 x_i + W_2 \operatorname{mean}_{j \to i}
+    x_j` (Hamilton, Ying, Leskovec, NeurIPS 2017, Alg. 1 with the mean aggregator; as PyG's
+    ``SAGEConv``). Consumes a ``"mean"`` adjacency.
+
+    Shapes: ``x`` ``[N, F]`` → ``[N, F']``.
+    """
+
+    normalization = "mean"
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.lin_neighbors = nn.Linear(in_channels, out_channels, bias=False)
+        self.lin_root = nn.Linear(in_channels, out_channels, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin_neighbors.reset_parameters()
+        self.lin_root.reset_parameters()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
+        adj = as_adjacency(adj, x, self.normalization)
+        out = _aggregate_then_transform(adj, x, self.lin_neighbors) + self.lin_root(x)
+        return out + self.bias if self.bias is not None else out
+
+
+class GINLayer(nn.Module):
+    r"""Graph isomorphism layer :math:`x'_i = \mathrm{MLP}((1 + \epsilon) x_i + \sum_{j \to i}
+    x_j)` (Xu, Hu, Leskovec, Jegelka, ICLR 2019, Eq. 4.1) with a two-layer MLP.
+    Consumes a ``"sum"`` adjacency.
+
+    Shapes: ``x`` ``[N, F]`` → ``[N, F']``.
+    """
+
+    normalization = "sum"
+
+    def __init__(self, in_channels: int, out_channels: int, eps: float = 0.0,
+                 train_eps: bool = False, activation: str = "relu") -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.mlp = nn.Sequential(nn.Linear(in_channels, out_channels), make_activation(activation),
+                                 nn.Linear(out_channels, out_channels))
+        self.eps = nn.Parameter(torch.tensor(float(eps))) if train_eps else float(eps)
+
+    def reset_parameters(self) -> None:
+        for module in self.mlp:
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
+        adj = as_adjacency(adj, x, self.normalization)
+        return self.mlp((1 + self.eps) * x + propagate(adj, x))
+
+
+class GATLayer(nn.Module):
+    """Graph attention (Veličković et al., ICLR 2018, Eq. 1–4): PyG's ``GATConv`` run on the
+    view's structure (self-loops included, so ``add_self_loops=False``). Consumes an
+    ``"attention"`` adjacency or an ``edge_index``.
+
+    Args:
+        heads: attention heads; with ``concat`` the output is ``heads · out_channels // heads``
+            wide, so ``out_channels`` must be divisible by ``heads``.
+
+    Shapes: ``x`` ``[N, F]`` → ``[N, out_channels]``.
+    """
+
+    normalization = "attention"
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        from torch_geometric.nn import GATConv
+
+        if out_channels % heads:
+            raise ValueError(f"out_channels ({out_channels}) must be divisible by heads ({heads})")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.conv = GATConv(in_channels, out_channels // heads, heads=heads, dropout=dropout,
+                            add_self_loops=False)
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
+        adj = as_adjacency(adj, x, self.normalization)
+        if isinstance(adj, SparseAdjacency):
+            return self.conv(x, adj.edge_index())
+        return self.conv(x, adj)
+
+
+class LinearLayer(nn.Module):
+    """A linear layer that ignores the graph (an MLP encoder's layer).
+
+    Shapes: ``x`` ``[N, F]`` → ``[N, F']``.
+    """
+
+    normalization = None
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.linear = nn.Linear(in_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        self.linear.reset_parameters()
+
+    def forward(self, x: Tensor, adj=None) -> Tensor:
+        return self.linear(x)
+
+
+LAYERS: dict[str, type[nn.Module]] = {
+    "gcn": GCNLayer, "sage": SAGELayer, "gin": GINLayer, "gat": GATLayer, "mlp": LinearLayer,
+}
+
+
+class GNNEncoder(nn.Module):
+    """A stack of graph layers with an activation after every layer (the last too, as GRACE,
+    GCA and gCooL do).
 
     Args:
         in_channels: input feature width.
         hidden_channels: width of each hidden layer (an int is repeated).
         out_channels: embedding width ``d``.
-        num_layers: number of GCN layers (>= 1).
+        num_layers: number of layers (>= 1).
+        conv: layer kind, a key of :data:`LAYERS` (``gcn``, ``sage``, ``gin``, ``gat``, ``mlp``).
         activation: a name from :data:`ACTIVATIONS`; one module is shared by all layers,
             as in the official GRACE/GCA encoders (one PReLU slope for the whole stack).
         activate_last: apply the activation after the last layer too.
         dropout: dropout on each layer's input (0 in GRACE).
+        heads: attention heads (``gat`` only).
+
+    The attribute ``normalization`` names the adjacency the layers consume (``None`` for
+    ``mlp``); methods build each view's adjacency with it.
 
     Shapes:
-        - input: ``x`` ``[N, in_channels]``, ``adj`` ``[N, N]``
+        - input: ``x`` ``[N, in_channels]``, ``adj`` ``[N, N]`` (or an ``edge_index``)
         - output: ``[N, out_channels]``
     """
 
     def __init__(self, in_channels: int, hidden_channels: int | list[int], out_channels: int,
-                 num_layers: int = 2, activation: str = "relu", activate_last: bool = True,
-                 dropout: float = 0.0) -> None:
+                 num_layers: int = 2, conv: str = "gcn", activation: str = "relu",
+                 activate_last: bool = True, dropout: float = 0.0, heads: int = 1) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if conv not in LAYERS:
+            raise ValueError(f"unknown conv {conv!r}; choose one of {', '.join(LAYERS)}")
         if isinstance(hidden_channels, int):
             hidden_channels = [hidden_channels] * (num_layers - 1)
         if len(hidden_channels) != num_layers - 1:
@@ -136,7 +279,11 @@ class GCNEncoder(nn.Module):
                 f"{num_layers} needs {num_layers - 1}"
             )
         widths = [in_channels, *hidden_channels, out_channels]
-        self.layers = nn.ModuleList(GCNLayer(a, b) for a, b in pairwise(widths))
+        layer_cls = LAYERS[conv]
+        extra = {"heads": heads} if conv == "gat" else {}
+        self.layers = nn.ModuleList(layer_cls(a, b, **extra) for a, b in pairwise(widths))
+        self.conv = conv
+        self.normalization = layer_cls.normalization
         self.activation = make_activation(activation)
         self.activate_last = activate_last
         self.dropout = dropout
@@ -146,12 +293,13 @@ class GCNEncoder(nn.Module):
         for layer in self.layers:
             layer.reset_parameters()
 
-    def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
+    def forward(self, x: Tensor, adj: SparseAdjacency | Tensor | None) -> Tensor:
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValueError(
                 f"x must be [N, {self.in_channels}] for this encoder, got {tuple(x.shape)}"
             )
-        adj = as_adjacency(adj, x.size(0))
+        if self.normalization is not None:
+            adj = as_adjacency(adj, x, self.normalization)
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             if self.dropout > 0:
@@ -160,6 +308,16 @@ class GCNEncoder(nn.Module):
             if index < last or self.activate_last:
                 x = self.activation(x)
         return x
+
+
+class GCNEncoder(GNNEncoder):
+    """:class:`GNNEncoder` with ``conv="gcn"`` (GRACE's, GCA's and gCooL's encoder)."""
+
+    def __init__(self, in_channels: int, hidden_channels: int | list[int], out_channels: int,
+                 num_layers: int = 2, activation: str = "relu", activate_last: bool = True,
+                 dropout: float = 0.0) -> None:
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, "gcn",
+                         activation, activate_last, dropout)
 
 
 class ProjectionHead(nn.Module):
