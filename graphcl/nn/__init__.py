@@ -24,17 +24,9 @@ from .encoders import (
 from .segment import get_segment_backend, segment_sum, set_segment_backend
 
 __all__ = [
-    "ACTIVATIONS",
-    "CSRGraph",
-    "GCNEncoder",
-    "GCNLayer",
-    "ProjectionHead",
-    "SparseAdjacency",
-    "StructureCache",
-    "gcn_adjacency",
-    "get_segment_backend",
-    "make_activation",
-    "propagate",
-    "segment_sum",
-    "set_segment_backend",
+    "ACTIVATIONS", "LAYERS", "NORMALIZATIONS",
+    "CSRGraph", "SparseAdjacency", "StructureCache", "gcn_adjacency", "propagate",
+    "GNNEncoder", "GCNEncoder", "GCNLayer", "SAGELayer", "GINLayer", "GATLayer", "LinearLayer",
+    "ProjectionHead", "make_activation",
+    "get_segment_backend", "segment_sum", "set_segment_backend",
 ]
