@@ -109,3 +109,43 @@ def test_default_block_size_bounds():
     assert default_block_size(10) == 10
     assert 64 <= default_block_size(10**6) <= 1024
     assert default_block_size(10**6, max_block=128) == 128
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("block", [5, 16, 100])
+def test_weighted_negatives_equal_dense(symmetric, block):
+    from graphcl.losses import ClusterNegativeWeights, LowRankNegativeWeights
+    h1, h2 = pair(n=33, d=4, seed=2)
+    gen = torch.Generator().manual_seed(0)
+    clusters = torch.randint(0, 4, (2, 33), generator=gen)
+    left = torch.rand(33, 2, generator=gen, dtype=torch.float64)
+    right = torch.rand(33, 2, generator=gen, dtype=torch.float64)
+    same_everywhere = (clusters[:, :, None] == clusters[:, None, :]).all(0)
+    for callback, dense_weight in [
+        (ClusterNegativeWeights(clusters), (~same_everywhere).double()),
+        (LowRankNegativeWeights(left, right), left @ right.t()),
+    ]:
+        loss = infonce_loss(h1, h2, 0.5, block, symmetric=symmetric, pair_weight=callback)
+        grads = torch.autograd.grad(loss, (h1, h2))
+        ref = infonce_loss_dense(h1, h2, 0.5, symmetric=symmetric, weight=dense_weight)
+        ref_grads = torch.autograd.grad(ref, (h1, h2))
+        assert_rel_close(loss, ref)
+        for g, r in zip(grads, ref_grads):
+            assert_rel_close(g, r)
+
+
+def test_one_cluster_per_node_reduces_to_plain_infonce():
+    from graphcl.losses import ClusterNegativeWeights
+    h1, h2 = pair(n=25, d=3)
+    weights = ClusterNegativeWeights(torch.arange(25))
+    weighted = infonce_loss(h1, h2, 0.4, 8, pair_weight=weights)
+    assert weighted.item() == pytest.approx(infonce_loss(h1, h2, 0.4, 8).item(), rel=1e-12)
+    # all in one cluster: no negatives left, the loss is -log(1) = 0
+    none_left = infonce_loss(h1, h2, 0.4, 8, pair_weight=ClusterNegativeWeights(torch.zeros(25, dtype=torch.long)))
+    assert none_left.item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bad_weight_tile_shape():
+    h1, h2 = pair(n=10, d=3)
+    with pytest.raises(ValueError, match="pair_weight"):
+        infonce_loss(h1, h2, 0.5, 4, pair_weight=lambda rows, cols: torch.ones(2, 2))

@@ -1,8 +1,10 @@
 """Contrastive objectives over embeddings (tensors in, scalar out); one file per family."""
 
 from .infonce import (
+    ClusterNegativeWeights,
     GRACELoss,
     InfoNCELoss,
+    LowRankNegativeWeights,
     default_block_size,
     grace_loss,
     grace_loss_dense,
@@ -11,6 +13,13 @@ from .infonce import (
 )
 
 __all__ = [
-    "GRACELoss", "InfoNCELoss", "default_block_size", "grace_loss", "grace_loss_dense",
-    "infonce_loss", "infonce_loss_dense",
+    "ClusterNegativeWeights",
+    "GRACELoss",
+    "InfoNCELoss",
+    "LowRankNegativeWeights",
+    "default_block_size",
+    "grace_loss",
+    "grace_loss_dense",
+    "infonce_loss",
+    "infonce_loss_dense",
 ]

@@ -38,8 +38,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "ClusterNegativeWeights",
     "GRACELoss",
     "InfoNCELoss",
+    "LowRankNegativeWeights",
     "default_block_size",
     "grace_loss",
     "grace_loss_dense",
@@ -195,7 +197,8 @@ class _CrossInfoNCE(torch.autograd.Function):
     the diagonal; with ``symmetric`` also the ``v → u`` direction from the column sums."""
 
     @staticmethod
-    def forward(ctx, u: Tensor, v: Tensor, tau: float, block: int, symmetric: bool) -> Tensor:
+    def forward(ctx, u: Tensor, v: Tensor, tau: float, block: int, symmetric: bool,
+                pair_weight) -> Tensor:
         n = u.size(0)
         inv_tau = 1.0 / tau
         shift = inv_tau * _LOG2E
@@ -208,6 +211,8 @@ class _CrossInfoNCE(torch.autograd.Function):
         for r0, r1 in tiles:
             for c0, c1 in tiles:
                 tile = buffers.exp_tile(scaled[r0:r1], v[c0:c1], shift)
+                if pair_weight is not None:
+                    tile.mul_(_weight_tile(pair_weight, r0, r1, c0, c1, tile.dtype))
                 row_sum[r0:r1] += tile.sum(1)
                 if symmetric:
                     col_sum[c0:c1] += tile.sum(0)
@@ -219,13 +224,13 @@ class _CrossInfoNCE(torch.autograd.Function):
             col_lse = col_sum.log()
             loss = 0.5 * (loss + (col_lse + inv_tau - positive).mean())
         ctx.save_for_backward(u, v, row_lse, col_lse if symmetric else row_lse)
-        ctx.tau, ctx.block, ctx.symmetric = tau, block, symmetric
+        ctx.tau, ctx.block, ctx.symmetric, ctx.pair_weight = tau, block, symmetric, pair_weight
         return loss.to(u.dtype)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
         u, v, row_lse, col_lse = ctx.saved_tensors
-        tau, block, symmetric = ctx.tau, ctx.block, ctx.symmetric
+        tau, block, symmetric, pair_weight = ctx.tau, ctx.block, ctx.symmetric, ctx.pair_weight
         n = u.size(0)
         inv_tau = 1.0 / tau
         exp_dtype = row_lse.dtype
@@ -241,6 +246,8 @@ class _CrossInfoNCE(torch.autograd.Function):
         for r0, r1 in tiles:
             for c0, c1 in tiles:
                 tile = buffers.exp_tile(scaled_u[r0:r1], v[c0:c1], shift)
+                if pair_weight is not None:
+                    tile.mul_(_weight_tile(pair_weight, r0, r1, c0, c1, tile.dtype))
                 if symmetric:
                     factor = buffers.scale[: r1 - r0, : c1 - c0]
                     torch.add(row_factor[r0:r1, None], col_factor[None, c0:c1], out=factor)
@@ -253,7 +260,64 @@ class _CrossInfoNCE(torch.autograd.Function):
         positive_scale = grad_output * (inv_tau / n)
         grad_u -= positive_scale * v
         grad_v -= positive_scale * u
-        return grad_u, grad_v, None, None, None
+        return grad_u, grad_v, None, None, None, None
+
+
+def _weight_tile(pair_weight, r0: int, r1: int, c0: int, c1: int, dtype: torch.dtype) -> Tensor:
+    """The callback's ``[r1 - r0, c1 - c0]`` negative weights, with 1 on positive pairs."""
+    weight = pair_weight(slice(r0, r1), slice(c0, c1))
+    if weight.shape != (r1 - r0, c1 - c0):
+        raise ValueError(
+            f"pair_weight(rows, cols) must return a [{r1 - r0}, {c1 - c0}] tile, got "
+            f"{tuple(weight.shape)}"
+        )
+    weight = weight.to(dtype)
+    low, high = max(r0, c0), min(r1, c1)
+    if low < high:  # the tile holds positives (i, i): they are never reweighted
+        weight = weight.clone()
+        index = torch.arange(low, high, device=weight.device)
+        weight[index - r0, index - c0] = 1
+    return weight
+
+
+class ClusterNegativeWeights:
+    """Hard negative weights from cluster assignments, as a ``pair_weight`` callback.
+
+    A pair ``(i, j)`` gets weight 0 (not a negative) when ``i`` and ``j`` share a cluster in
+    **every** clustering, else 1 — the multi-granularity rule of MEOW (Yu et al., SDM 2023,
+    §4.3). The weight of a tile is computed from the cluster ids, never stored as N×N.
+
+    Args:
+        cluster_ids: ``[N]`` or ``[G, N]`` int64 (G clusterings of N nodes).
+    """
+
+    def __init__(self, cluster_ids: Tensor) -> None:
+        if cluster_ids.dim() == 1:
+            cluster_ids = cluster_ids[None]
+        if cluster_ids.dim() != 2:
+            raise ValueError(f"cluster_ids must be [N] or [G, N], got {tuple(cluster_ids.shape)}")
+        self.cluster_ids = cluster_ids
+
+    def __call__(self, rows: slice, cols: slice) -> Tensor:
+        same = (self.cluster_ids[:, rows, None] == self.cluster_ids[:, None, cols]).all(0)
+        return (~same).float()
+
+
+class LowRankNegativeWeights:
+    """Negative weights ``w_ij = a_i · b_j`` of rank r, as a ``pair_weight`` callback.
+
+    Args:
+        left: ``[N, r]``; right: ``[N, r]`` (weights should be non-negative).
+    """
+
+    def __init__(self, left: Tensor, right: Tensor) -> None:
+        if left.dim() != 2 or left.shape != right.shape:
+            raise ValueError(f"left and right must both be [N, r], got {tuple(left.shape)} "
+                             f"and {tuple(right.shape)}")
+        self.left, self.right = left, right
+
+    def __call__(self, rows: slice, cols: slice) -> Tensor:
+        return self.left[rows] @ self.right[cols].t()
 
 
 def grace_loss(h1: Tensor, h2: Tensor, tau: float, block_size: int | None = None) -> Tensor:
@@ -274,19 +338,27 @@ def grace_loss(h1: Tensor, h2: Tensor, tau: float, block_size: int | None = None
 
 
 def infonce_loss(u: Tensor, v: Tensor, tau: float, block_size: int | None = None,
-                 symmetric: bool = False) -> Tensor:
+                 symmetric: bool = False, pair_weight=None) -> Tensor:
     """Cross-view InfoNCE, exact and blockwise (see :class:`InfoNCELoss`).
+
+    With ``pair_weight``, the negatives are reweighted:
+    ``ℓ_i = −log e^{s_ii} / (e^{s_ii} + Σ_{j≠i} w_ij e^{s_ij})``, ``s = cos/τ``.
 
     Args:
         u: ``[N, d]`` anchors; v: ``[N, d]`` candidates, ``v[i]`` the positive of ``u[i]``.
         tau: temperature τ > 0.
         block_size: tile edge; ``None`` chooses one from free memory.
-        symmetric: average with the ``v → u`` direction.
+        symmetric: average with the ``v → u`` direction (which uses the same pair weight
+            ``w_ij`` for the pair ``(v_j, u_i)``: right for weights of unordered pairs).
+        pair_weight: optional callback ``(rows: slice, cols: slice) -> Tensor[len(rows),
+            len(cols)]`` of non-negative, constant (no gradient) weights for the tile, e.g.
+            :class:`ClusterNegativeWeights` or :class:`LowRankNegativeWeights`; positives
+            keep weight 1 whatever it returns.
     """
     _check_pair(u, v, tau)
     u, v = F.normalize(u, dim=1), F.normalize(v, dim=1)
     block = block_size or default_block_size(u.size(0), u.device)
-    return _CrossInfoNCE.apply(u, v, float(tau), int(block), bool(symmetric))
+    return _CrossInfoNCE.apply(u, v, float(tau), int(block), bool(symmetric), pair_weight)
 
 
 def grace_loss_dense(h1: Tensor, h2: Tensor, tau: float) -> Tensor:
@@ -306,11 +378,17 @@ def grace_loss_dense(h1: Tensor, h2: Tensor, tau: float) -> Tensor:
     return 0.5 * (one_direction(u, v) + one_direction(v, u)).mean()
 
 
-def infonce_loss_dense(u: Tensor, v: Tensor, tau: float, symmetric: bool = False) -> Tensor:
-    """The dense reference of :func:`infonce_loss` (N × N memory)."""
+def infonce_loss_dense(u: Tensor, v: Tensor, tau: float, symmetric: bool = False,
+                       weight: Tensor | None = None) -> Tensor:
+    """The dense reference of :func:`infonce_loss` (N × N memory); ``weight`` is the
+    ``[N, N]`` negative-weight matrix (its diagonal is ignored)."""
     _check_pair(u, v, tau)
     logits = F.normalize(u, dim=1) @ F.normalize(v, dim=1).t() / tau
     target = torch.arange(u.size(0), device=u.device)
+    if weight is not None:
+        weight = weight.clone().to(logits.dtype)
+        weight.fill_diagonal_(1.0)
+        logits = logits + torch.log(weight)
     loss = F.cross_entropy(logits, target)
     if symmetric:
         loss = 0.5 * (loss + F.cross_entropy(logits.t(), target))
@@ -371,8 +449,8 @@ class InfoNCELoss(nn.Module):
         self.symmetric = symmetric
         self.block_size = block_size
 
-    def forward(self, u: Tensor, v: Tensor) -> Tensor:
-        return infonce_loss(u, v, self.tau, self.block_size, self.symmetric)
+    def forward(self, u: Tensor, v: Tensor, pair_weight=None) -> Tensor:
+        return infonce_loss(u, v, self.tau, self.block_size, self.symmetric, pair_weight)
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}, symmetric={self.symmetric}, block_size={self.block_size}"
