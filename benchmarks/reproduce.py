@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     for offset in range(args.seeds):
         config = json.loads(json.dumps(base))
         config["train"]["seed"] = first_seed + offset
+        # fresh evaluation splits per training run, so runs do not share split luck
+        config["eval"]["seed"] = first_seed + offset
         outcome = train_from_config(config, root=args.root, device=args.device, progress=False)
         metrics = outcome["metrics"].metrics
         per_seed.append({name: metrics[name]["mean"] for name in metrics})

@@ -113,18 +113,11 @@ def epoch_fn(side: str, graph, block_size):
     return step
 
 
-def rss_mb() -> float:
+def status_mb(field: str) -> float:
+    """A memory field of /proc/self/status in MB (``VmRSS`` now, ``VmHWM`` the peak)."""
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -132,11 +125,11 @@ def peak_rss_mb() -> float:
 def memory_child(side: str, dataset: str, block_size: int | None) -> None:
     """Subprocess entry: one side, two epochs, print its peak RSS above the data's."""
     graph = load(dataset)
-    base = rss_mb()
+    base = status_mb("VmRSS")
     step = epoch_fn(side, graph, block_size)
     for _ in range(2):
         step()
-    print(json.dumps({"peak_mb": peak_rss_mb() - base, "base_mb": base}))
+    print(json.dumps({"peak_mb": status_mb("VmHWM") - base, "base_mb": base}))
 
 
 def measure_memory(side: str, dataset: str, block_size: int | None) -> float | None:

@@ -226,7 +226,7 @@ def test_pubmed_names_the_missing_allx_file(shared, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["pubmed", "citeseer", "wikics", "ogbn-arxiv", "coauthor-physics", "cora",
+    "name", ["pubmed", "citeseer", "wikics", "ogbn-arxiv", "coauthor-physics", "cora", "dblp",
              "amazon-computers"],
 )
 def test_missing_dataset_error_names_path_and_files(tmp_path, name):

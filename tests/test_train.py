@@ -76,3 +76,13 @@ def test_non_finite_loss_is_reported(small_graph):
         trainer.method.encoder.layers[0].linear.weight.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="loss became nan"):
         trainer.fit()
+
+
+def test_deterministic_switch_round_trip():
+    from graphcl import deterministic
+    deterministic(True)
+    try:
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled()

@@ -211,6 +211,15 @@ DATASETS: dict[str, DatasetInfo] = {
         _shchur("coauthor-physics", "Coauthor-Physics", "Coauthor", "Physics",
                 "ms_academic_phy.npz", 34493, 5),
         DatasetInfo(
+            name="dblp", display_name="DBLP (CitationFull)",
+            pyg_class="torch_geometric.datasets.CitationFull",
+            pyg_kwargs=MappingProxyType({"name": "DBLP"}),
+            class_root="CitationFull", dataset_dir="CitationFull/dblp",
+            required_files=("raw/dblp.npz",),
+            num_nodes=17716, num_classes=4, normalize_features=True, split=None,
+            source="https://github.com/abojchevski/graph2gauss/raw/master/data/dblp.npz",
+        ),
+        DatasetInfo(
             name="wikics", display_name="WikiCS",
             pyg_class="torch_geometric.datasets.WikiCS",
             pyg_kwargs=MappingProxyType({"is_undirected": True}),
