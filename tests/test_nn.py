@@ -218,3 +218,31 @@ def test_adjacency_normalization_mismatch_is_named():
         GNNEncoder(8, 16, 4, conv="transformer")
     with pytest.raises(ValueError, match="normalization must be"):
         CSRGraph(edge_index, 40).adjacency(None, "rw")
+
+
+def test_sparse_features_give_the_same_layer_and_gradients():
+    from torch_geometric.data import Data
+
+    from graphcl.augment import FeatureMasking
+    from graphcl.nn.features import to_sparse_features
+    gen = torch.Generator().manual_seed(0)
+    dense_x = (torch.rand(40, 300, generator=gen) < 0.03).double() * torch.rand(40, 300, generator=gen)
+    sparse_x = to_sparse_features(dense_x)
+    assert sparse_x.layout == torch.sparse_csr
+    assert to_sparse_features(torch.rand(40, 300)).layout == torch.strided  # dense stays dense
+    edge_index, _ = random_graph()
+    adj = gcn_adjacency(edge_index, 40, dtype=torch.float64)
+    layer = GCNLayer(300, 8).double()
+    for step in range(2):  # the second view reuses the cached transposed structure
+        mask_gen = torch.Generator().manual_seed(step)
+        dense_view = FeatureMasking(0.5)(Data(x=dense_x, edge_index=edge_index), mask_gen).x
+        mask_gen = torch.Generator().manual_seed(step)
+        sparse_view = FeatureMasking(0.5)(Data(x=sparse_x, edge_index=edge_index), mask_gen).x
+        assert sparse_view.layout == torch.sparse_csr
+        torch.testing.assert_close(sparse_view.to_dense(), dense_view)
+        out_dense = layer(dense_view, adj)
+        (g_dense,) = torch.autograd.grad(out_dense.square().sum(), layer.linear.weight)
+        out_sparse = layer(sparse_view, adj)
+        (g_sparse,) = torch.autograd.grad(out_sparse.square().sum(), layer.linear.weight)
+        torch.testing.assert_close(out_sparse, out_dense)
+        torch.testing.assert_close(g_sparse, g_dense)

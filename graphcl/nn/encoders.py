@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .adjacency import SparseAdjacency, gcn_adjacency, propagate
+from .features import TransposeCache, is_sparse_features, sparse_features_linear
 
 __all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation"]
 
@@ -76,12 +77,15 @@ class GCNLayer(nn.Module):
     matrix multiplies the narrower side (``Â(XW)`` when shrinking, ``(ÂX)W`` when widening),
     which is the same map with fewer flops.
 
+    ``x`` may be a sparse CSR matrix (bag-of-words features): then ``XW`` costs O(nnz·F')
+    instead of O(N·F·F'), see :mod:`graphcl.nn.features`.
+
     Args:
         in_channels: input width ``F``; out_channels: output width ``F'``.
         bias: add a learned bias.
 
     Shapes:
-        - input: ``x`` ``[N, F]``, ``adj`` ``[N, N]``
+        - input: ``x`` ``[N, F]`` (dense or sparse CSR), ``adj`` ``[N, N]``
         - output: ``[N, F']``
     """
 
@@ -92,6 +96,7 @@ class GCNLayer(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.linear = nn.Linear(in_channels, out_channels, bias=False)
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self._transpose_cache = TransposeCache()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -102,7 +107,10 @@ class GCNLayer(nn.Module):
 
     def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
         adj = as_adjacency(adj, x, self.normalization)
-        if self.out_channels <= self.in_channels:
+        if is_sparse_features(x):
+            out = propagate(adj, sparse_features_linear(x, self.linear.weight,
+                                                        self._transpose_cache))
+        elif self.out_channels <= self.in_channels:
             out = propagate(adj, self.linear(x))
         else:
             out = self.linear(propagate(adj, x))
@@ -300,14 +308,23 @@ class GNNEncoder(nn.Module):
             )
         if self.normalization is not None:
             adj = as_adjacency(adj, x, self.normalization)
+        if is_sparse_features(x) and not isinstance(self.layers[0], GCNLayer):
+            x = x.to_dense()  # only GCN layers have a sparse-input path
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             if self.dropout > 0:
-                x = nn.functional.dropout(x, self.dropout, self.training)
+                x = _dropout(x, self.dropout, self.training)
             x = layer(x, adj)
             if index < last or self.activate_last:
                 x = self.activation(x)
         return x
+
+
+def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    if is_sparse_features(x):
+        values = nn.functional.dropout(x.values(), p, training)
+        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape)
+    return nn.functional.dropout(x, p, training)
 
 
 class GCNEncoder(GNNEncoder):

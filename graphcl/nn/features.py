@@ -1,0 +1,95 @@
+"""Sparse input features: ``X W`` for a bag-of-words ``X`` without densifying it.
+
+Most node-classification benchmarks have sparse features (Cora 1.3% non-zero, Coauthor-CS
+0.9% of 6,805 columns). A first layer on the dense matrix spends ``2·N·F·d`` flops forward
+and again backward per view; on the CSR matrix it spends ``2·nnz·d``. Feature augmenters keep
+the CSR structure and change values only (a masked column has zero values), so the transposed
+structure needed by the backward pass is computed once per graph and each view gathers its
+values into it in O(nnz).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["is_sparse_features", "sparse_features_linear", "to_sparse_features"]
+
+
+def is_sparse_features(x: Tensor) -> bool:
+    """Whether ``x`` is a torch sparse CSR feature matrix."""
+    return isinstance(x, Tensor) and x.layout == torch.sparse_csr
+
+
+def to_sparse_features(x: Tensor, max_density: float = 0.05, min_columns: int = 256) -> Tensor:
+    """``x`` as a sparse CSR matrix when that is cheaper, else ``x`` unchanged.
+
+    Args:
+        x: ``[N, F]`` dense features.
+        max_density: convert only when at most this fraction of entries is non-zero.
+        min_columns: convert only when ``F`` is at least this (narrow inputs gain nothing).
+    """
+    if is_sparse_features(x) or x.dim() != 2 or x.size(1) < min_columns or x.numel() == 0:
+        return x
+    density = float((x != 0).sum()) / x.numel()
+    return x.to_sparse_csr() if density <= max_density else x
+
+
+class _TransposeOrder:
+    """The CSC order of a CSR structure: ``X^T`` for any values on that structure."""
+
+    def __init__(self, x: Tensor) -> None:
+        crow, col = x.crow_indices(), x.col_indices()
+        num_rows, num_cols = x.shape
+        row = torch.repeat_interleave(torch.arange(num_rows, device=col.device),
+                                      crow[1:] - crow[:-1])
+        self.order = torch.argsort(col * num_rows + row, stable=True)
+        self.row_t = row[self.order]
+        counts = torch.bincount(col, minlength=num_cols)
+        self.crow_t = torch.zeros(num_cols + 1, dtype=torch.long, device=col.device)
+        torch.cumsum(counts, 0, out=self.crow_t[1:])
+        self.key = _structure_key(x)
+        self.shape_t = (num_cols, num_rows)
+
+    def transpose(self, x: Tensor) -> Tensor:
+        return torch.sparse_csr_tensor(self.crow_t, self.row_t, x.values()[self.order],
+                                       self.shape_t, check_invariants=False)
+
+
+def _structure_key(x: Tensor) -> tuple:
+    return (x.crow_indices().data_ptr(), x.col_indices().data_ptr(), tuple(x.shape), x.device)
+
+
+class _SparseLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, x: Tensor, order: _TransposeOrder) -> Tensor:
+        ctx.x, ctx.order = x, order
+        return torch.sparse.mm(x, weight.t())
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        grad_weight = torch.sparse.mm(ctx.order.transpose(ctx.x), grad_output.contiguous()).t()
+        return grad_weight, None, None
+
+
+class TransposeCache:
+    """Remembers the transposed order of the last CSR structure seen (one per layer)."""
+
+    def __init__(self) -> None:
+        self._order: _TransposeOrder | None = None
+
+    def get(self, x: Tensor) -> _TransposeOrder:
+        if self._order is None or self._order.key != _structure_key(x):
+            self._order = _TransposeOrder(x)
+        return self._order
+
+
+def sparse_features_linear(x: Tensor, weight: Tensor, cache: TransposeCache) -> Tensor:
+    """``x @ weight.T`` for a sparse CSR ``x`` ``[N, F]`` and ``weight`` ``[d, F]`` → ``[N, d]``.
+
+    Gradients flow to ``weight`` (the features are inputs, not parameters).
+    """
+    if x.size(1) != weight.size(1):
+        raise ValueError(f"x has {x.size(1)} columns but the layer expects {weight.size(1)}")
+    x = x.to(weight.dtype) if x.dtype != weight.dtype else x
+    return _SparseLinear.apply(weight, x, cache.get(x))
