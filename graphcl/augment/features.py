@@ -29,7 +29,8 @@ class FeatureMasking(Augmenter):
         if x.layout == torch.sparse_csr:
             # same structure, masked values: the encoder's cached transpose still applies
             values = x.values() * keep.to(x.dtype)[x.col_indices()]
-            view.x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape)
+            view.x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
+                                             check_invariants=False)
         else:
             view.x = x * keep.to(x.dtype)
         view.feature_mask = keep

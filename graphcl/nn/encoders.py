@@ -323,7 +323,8 @@ class GNNEncoder(nn.Module):
 def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
     if is_sparse_features(x):
         values = nn.functional.dropout(x.values(), p, training)
-        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape)
+        return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
+                                       check_invariants=False)
     return nn.functional.dropout(x, p, training)
 
 
