@@ -4,6 +4,7 @@
     graphcl datasets [--root DIR]
     graphcl eval --run-dir DIR | --embeddings F --dataset NAME [--protocol clean|grace]
     graphcl presets
+    graphcl plot --run-dir DIR
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--root", default=None)
 
     sub.add_parser("presets", help="list bundled (method, dataset) presets")
+
+    plot = sub.add_parser("plot", help="plot a run's training curve to PNG")
+    plot.add_argument("--run-dir", required=True)
+    plot.add_argument("--out", default=None, help="default: <run-dir>/loss.png")
     return parser
 
 
@@ -147,10 +152,19 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    from .viz import plot_training_log
+
+    out = args.out or Path(args.run_dir) / "loss.png"
+    print(f"wrote {plot_training_log(Path(args.run_dir) / 'log.csv', out)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``graphcl`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "datasets": _datasets, "eval": _eval, "presets": _presets}
+    handlers = {"train": _train, "datasets": _datasets, "eval": _eval, "presets": _presets,
+                "plot": _plot}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -25,6 +25,9 @@ def test_train_eval_resume_on_synthetic(tmp_path, capsys):
 
     assert main(["eval", "--run-dir", str(run)]) == 0
     assert "micro_f1" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    assert main(["plot", "--run-dir", str(run)]) == 0
+    assert (run / "loss.png").stat().st_size > 1000
 
     # extend the finished run by two epochs
     assert main(["train", "--resume", "--run-dir", str(run), "--epochs", "6", "--no-progress",
@@ -77,3 +80,17 @@ def test_config_resolution(tmp_path):
     path.write_text("bogus: 1\n")
     with pytest.raises(ValueError, match="unknown top-level"):
         load_config("grace", "cora", path)
+
+
+def test_speed_plot_from_records(tmp_path):
+    pytest.importorskip("matplotlib")
+    from graphcl.viz import plot_speed_results
+    files = []
+    for name, n, ours, ref in [("a", 100, 0.1, 0.5), ("b", 1000, 1.0, None)]:
+        path = tmp_path / f"speed_{name}.json"
+        path.write_text(json.dumps({"dataset": name, "num_nodes": n, "seconds_per_epoch": ours,
+                                    "reference_seconds_per_epoch": ref,
+                                    "speedup": ref / ours if ref else None}))
+        files.append(path)
+    out = plot_speed_results(files, tmp_path / "speed.png")
+    assert out.stat().st_size > 1000

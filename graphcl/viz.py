@@ -1,0 +1,84 @@
+"""Plots people would rather look at than tables: training curves and speed comparisons.
+
+Needs matplotlib (``pip install graphcl[plot]``); it is imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["plot_training_log", "plot_speed_results"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as error:  # pragma: no cover - depends on the installation
+        raise ImportError("plotting needs matplotlib: pip install 'graphcl[plot]'") from error
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_training_log(log_csv: str | Path, out_png: str | Path) -> Path:
+    """Plot the loss (and its named parts) per epoch from a run's ``log.csv``.
+
+    Args:
+        log_csv: the ``log.csv`` of a run directory.
+        out_png: where to write the figure.
+
+    Returns:
+        The path written.
+    """
+    with open(log_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{log_csv} has no rows to plot")
+    plt = _pyplot()
+    epochs = [int(row["epoch"]) for row in rows]
+    parts = [key for key in rows[0] if key not in ("epoch", "seconds")]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in parts:
+        ax.plot(epochs, [float(row[key]) for row in rows], label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def plot_speed_results(result_files: Sequence[str | Path], out_png: str | Path) -> Path:
+    """Bar chart of seconds per epoch, graphcl vs reference, from ``speed_*.json`` records.
+
+    A dataset whose reference was infeasible gets only graphcl's bar, labelled so.
+    """
+    records = [json.loads(Path(path).read_text()) for path in result_files]
+    records.sort(key=lambda record: record["num_nodes"])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    positions = range(len(records))
+    ours = [record["seconds_per_epoch"] for record in records]
+    reference = [record.get("reference_seconds_per_epoch") or 0.0 for record in records]
+    ax.bar([p - 0.2 for p in positions], ours, width=0.4, label="graphcl")
+    ax.bar([p + 0.2 for p in positions], reference, width=0.4, label="reference (official form)")
+    for position, record in zip(positions, records):
+        note = (f"{record['speedup']:.1f}×" if record.get("speedup")
+                else "reference infeasible")
+        ax.annotate(note, (position, max(ours[position], reference[position])),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(positions), [f"{r['dataset']}\nN={r['num_nodes']:,}" for r in records],
+                  fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds per epoch (log)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return Path(out_png)
