@@ -48,3 +48,12 @@ def test_grace_embed_and_registry(small_graph):
         build_method("nope", 16)
     with pytest.raises(ValueError, match="two rates"):
         GRACE(16, drop_edge=(0.1,))
+
+
+def test_structure_is_sorted_once_per_graph(small_graph):
+    method = GRACE(16, hidden=8, proj_hidden=8)
+    first = method.structure(small_graph)
+    method.loss(small_graph, torch.Generator().manual_seed(0))
+    assert method.structure(small_graph) is first  # reused across views and epochs
+    other = small_graph.clone()  # equal values, new tensors: rebuilt, never confused
+    assert method.structure(other) is not first

@@ -394,15 +394,19 @@ class StructureCache:
     """
 
     def __init__(self) -> None:
-        self._key: tuple | None = None
+        self._inputs: tuple | None = None
         self._structure: CSRGraph | None = None
 
     def get(self, edge_index: Tensor, num_nodes: int,
             edge_weight: Tensor | None = None) -> CSRGraph:
-        """The cached structure of ``(edge_index, num_nodes, edge_weight)``."""
-        key = (edge_index.data_ptr(), tuple(edge_index.shape), edge_index.device, num_nodes,
-               None if edge_weight is None else edge_weight.data_ptr())
-        if key != self._key:
+        """The cached structure of ``(edge_index, num_nodes, edge_weight)``.
+
+        The cache holds the tensors themselves and compares them by identity, so a new graph
+        (or an edited copy) is never mistaken for the cached one.
+        """
+        inputs = self._inputs
+        if (inputs is None or inputs[0] is not edge_index or inputs[1] != num_nodes
+                or inputs[2] is not edge_weight):
             self._structure = CSRGraph(edge_index, num_nodes, edge_weight)
-            self._key = key
+            self._inputs = (edge_index, num_nodes, edge_weight)
         return self._structure
