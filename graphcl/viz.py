@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["plot_training_log", "plot_speed_results"]
+__all__ = ["plot_speed_results", "plot_training_log"]
 
 
 def _pyplot():

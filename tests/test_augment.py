@@ -67,3 +67,82 @@ def test_identity_random_choice_and_errors(graph):
         RandomChoice([Identity()], 2)
     with pytest.raises(TypeError, match="Data"):
         EdgeDropping(0.1)(graph.x)
+
+
+def undirected_graph(num_nodes=30, seed=0):
+    from torch_geometric.utils import to_undirected
+    gen = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, 60), generator=gen)
+    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    return Data(x=torch.rand(num_nodes, 4, generator=gen), num_nodes=num_nodes,
+                edge_index=to_undirected(edge_index, num_nodes=num_nodes))
+
+
+def is_symmetric(edge_index):
+    return edge_set(edge_index) == edge_set(edge_index.flip(0))
+
+
+def test_symmetric_edge_dropping_keeps_an_undirected_graph_undirected():
+    graph = undirected_graph()
+    aug = EdgeDropping(0.5, symmetric=True)
+    for seed in range(5):
+        view = aug(graph, torch.Generator().manual_seed(seed))
+        assert is_symmetric(view.edge_index)
+        assert edge_set(view.edge_index) <= edge_set(graph.edge_index)
+    assert not is_symmetric(EdgeDropping(0.5)(graph, torch.Generator().manual_seed(0)).edge_index)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_edge_adding_adds_new_valid_edges(symmetric):
+    from graphcl.augment import EdgeAdding
+    graph = undirected_graph()
+    view = EdgeAdding(0.5, symmetric=symmetric)(graph, torch.Generator().manual_seed(1))
+    old, new = edge_set(graph.edge_index), edge_set(view.edge_index)
+    assert old <= new
+    added = view.edge_index[:, graph.edge_index.size(1):]
+    num_edges = graph.edge_index.size(1)
+    expected = 2 * round(0.5 * num_edges / 2) if symmetric else round(0.5 * num_edges)
+    assert added.size(1) == view.num_added_edges == expected
+    assert (added[0] != added[1]).all()  # no self-loops
+    assert len(edge_set(added)) == added.size(1)  # no duplicates among new edges
+    assert not (edge_set(added) & old)  # none already present
+    assert "edge_mask" not in view
+    if symmetric:
+        assert is_symmetric(view.edge_index)
+
+
+def test_edge_adding_never_crosses_graphs_in_a_batch():
+    from torch_geometric.data import Batch
+
+    from graphcl.augment import EdgeAdding
+    batch = Batch.from_data_list([undirected_graph(10, s) for s in range(4)])
+    view = EdgeAdding(1.0)(batch, torch.Generator().manual_seed(0))
+    added = view.edge_index[:, batch.edge_index.size(1):]
+    assert added.size(1) > 0
+    assert torch.equal(batch.batch[added[0]], batch.batch[added[1]])
+
+
+def test_feature_dropout_and_node_shuffling():
+    from graphcl.augment import FeatureDropout, NodeShuffling
+    graph = undirected_graph()
+    view = FeatureDropout(0.5)(graph, torch.Generator().manual_seed(0))
+    zeroed = view.x == 0
+    assert 0 < zeroed.float().mean() < 1
+    assert torch.equal(view.x[~zeroed], graph.x[~zeroed])
+    view = NodeShuffling()(graph, torch.Generator().manual_seed(0))
+    assert torch.equal(view.x, graph.x[view.node_permutation])
+    assert torch.equal(view.node_permutation.sort().values, torch.arange(30))
+
+
+def test_method_normalizes_views_with_added_edges_from_scratch(small_graph):
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    from graphcl.augment import EdgeAdding
+    from graphcl.methods import GRACE
+    method = GRACE(16, hidden=8, proj_hidden=8)
+    view = EdgeAdding(0.3)(small_graph, torch.Generator().manual_seed(0))
+    adj = method.adjacency(small_graph, view).to_dense()
+    index, value = gcn_norm(view.edge_index, None, small_graph.num_nodes)
+    expected = torch.zeros_like(adj)
+    expected.index_put_((index[1], index[0]), value, accumulate=True)
+    torch.testing.assert_close(adj, expected)

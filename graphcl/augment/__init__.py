@@ -1,7 +1,18 @@
 """Graph augmenters: each ``aug(graph, generator=None) -> view``; see :mod:`.base`."""
 
 from .base import Augmenter, Compose, Identity, RandomChoice
-from .edges import EdgeDropping
-from .features import FeatureMasking
+from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
+from .features import FeatureDropout, FeatureMasking, NodeShuffling
 
-__all__ = ["Augmenter", "Compose", "EdgeDropping", "FeatureMasking", "Identity", "RandomChoice"]
+__all__ = [
+    "Augmenter",
+    "Compose",
+    "EdgeAdding",
+    "EdgeDropping",
+    "FeatureDropout",
+    "FeatureMasking",
+    "Identity",
+    "NodeShuffling",
+    "RandomChoice",
+    "undirected_pair_ids",
+]

@@ -8,7 +8,7 @@ from torch_geometric.data import Data
 from .base import Augmenter, shallow_copy, uniform
 from .edges import _check_probability
 
-__all__ = ["FeatureMasking"]
+__all__ = ["FeatureDropout", "FeatureMasking", "NodeShuffling"]
 
 
 class FeatureMasking(Augmenter):
@@ -34,4 +34,49 @@ class FeatureMasking(Augmenter):
         else:
             view.x = x * keep.to(x.dtype)
         view.feature_mask = keep
+        return view
+
+
+class FeatureDropout(Augmenter):
+    """Zeroes each feature entry independently with probability ``p`` (PyGCL's
+    ``FeatureDropout``; dropout without rescaling unless ``rescale``).
+
+    Args:
+        p: drop probability in [0, 1].
+        rescale: multiply kept entries by ``1 / (1 - p)`` as ``torch.nn.functional.dropout``.
+    """
+
+    def __init__(self, p: float, rescale: bool = False) -> None:
+        self.p = _check_probability("p", p)
+        self.rescale = rescale
+
+    def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        x = graph.x
+        sparse = x.layout == torch.sparse_csr
+        values = x.values() if sparse else x
+        keep = (uniform(values.shape, generator, x.device) >= self.p).to(x.dtype)
+        if self.rescale and self.p < 1:
+            keep = keep / (1 - self.p)
+        view = shallow_copy(graph)
+        if sparse:
+            view.x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values * keep,
+                                             x.shape, check_invariants=False)
+        else:
+            view.x = x * keep
+        return view
+
+
+class NodeShuffling(Augmenter):
+    """Permutes the rows of ``x`` over the nodes, keeping the structure (DGI's corruption,
+    Veličković et al., ICLR 2019, §3.4). ``view.node_permutation[i]`` is the node whose
+    features node ``i`` now carries. Dense ``x`` only."""
+
+    def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        x = graph.x
+        if x.layout != torch.strided:
+            raise ValueError("NodeShuffling needs dense features; call x.to_dense() first")
+        permutation = torch.argsort(uniform(x.size(0), generator, x.device))
+        view = shallow_copy(graph)
+        view.x = x[permutation]
+        view.node_permutation = permutation
         return view

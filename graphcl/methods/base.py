@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from ..nn import StructureCache
+from ..nn import CSRGraph, StructureCache
 
 __all__ = ["METHODS", "LossOutput", "Method", "build_method", "register_method"]
 
@@ -57,8 +57,15 @@ class Method(nn.Module):
             if encoder is not None and getattr(encoder, "normalization", "gcn") is None:
                 return None
             normalization = getattr(encoder, "normalization", "gcn")
-        mask = None if view is None or "edge_mask" not in view else view.edge_mask
-        return self.structure(graph).adjacency(mask, normalization, dtype=graph.x.dtype)
+        dtype = graph.x.dtype
+        if view is None or view.edge_index is graph.edge_index:
+            return self.structure(graph).adjacency(None, normalization, dtype=dtype)
+        if "edge_mask" in view:
+            return self.structure(graph).adjacency(view.edge_mask, normalization, dtype=dtype)
+        # a view with new edges (EdgeAdding, diffusion): no mask over the original edges
+        weight = view.edge_weight if "edge_weight" in view else None
+        return CSRGraph(view.edge_index, view.num_nodes, weight).adjacency(
+            None, normalization, dtype=dtype)
 
     def loss(self, graph: Data, generator: torch.Generator | None = None) -> LossOutput:
         raise NotImplementedError
