@@ -15,12 +15,13 @@ from . import augment, data, eval, losses, methods, nn
 from .config import load_config
 from .data import load_dataset, validate_graph
 from .eval import evaluate
-from .methods import GRACE, METHODS, build_method
+from .methods import GCA, GRACE, METHODS, build_method
 from .train import Trainer, deterministic, seed_everything, train_from_config
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GCA",
     "GRACE",
     "METHODS",
     "Trainer",

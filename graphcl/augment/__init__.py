@@ -1,5 +1,14 @@
 """Graph augmenters: each ``aug(graph, generator=None) -> view``; see :mod:`.base`."""
 
+from .adaptive import (
+    CENTRALITIES,
+    AdaptiveEdgeDropping,
+    AdaptiveFeatureMasking,
+    drop_probabilities,
+    edge_drop_weights,
+    feature_drop_weights,
+    node_centrality,
+)
 from .base import Augmenter, Compose, Identity, RandomChoice
 from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling

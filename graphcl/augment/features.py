@@ -11,6 +11,24 @@ from .edges import _check_probability
 __all__ = ["FeatureDropout", "FeatureMasking", "NodeShuffling"]
 
 
+def mask_feature_columns(graph: Data, keep: torch.Tensor) -> Data:
+    """A view of ``graph`` whose feature columns outside ``keep`` (``[F]`` bool) are zero.
+
+    Sparse CSR features keep their structure (masked values become 0), so an encoder's
+    cached transposed structure still applies. ``view.feature_mask`` records ``keep``.
+    """
+    x = graph.x
+    view = shallow_copy(graph)
+    if x.layout == torch.sparse_csr:
+        values = x.values() * keep.to(x.dtype)[x.col_indices()]
+        view.x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
+                                         check_invariants=False)
+    else:
+        view.x = x * keep.to(x.dtype)
+    view.feature_mask = keep
+    return view
+
+
 class FeatureMasking(Augmenter):
     """Zeroes whole feature columns, each with probability ``p``; one mask shared by all nodes
     (GRACE's feature masking, Zhu et al. 2020, §3.2). Dense or sparse CSR ``x``.
@@ -23,18 +41,8 @@ class FeatureMasking(Augmenter):
         self.p = _check_probability("p", p)
 
     def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
-        x = graph.x
-        keep = uniform(x.size(1), generator, x.device) >= self.p
-        view = shallow_copy(graph)
-        if x.layout == torch.sparse_csr:
-            # same structure, masked values: the encoder's cached transpose still applies
-            values = x.values() * keep.to(x.dtype)[x.col_indices()]
-            view.x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
-                                             check_invariants=False)
-        else:
-            view.x = x * keep.to(x.dtype)
-        view.feature_mask = keep
-        return view
+        keep = uniform(graph.x.size(1), generator, graph.x.device) >= self.p
+        return mask_feature_columns(graph, keep)
 
 
 class FeatureDropout(Augmenter):

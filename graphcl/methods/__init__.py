@@ -1,6 +1,7 @@
 """Contrastive methods, one file each; ``METHODS`` maps names to classes."""
 
 from .base import METHODS, LossOutput, Method, build_method, register_method
+from .gca import GCA
 from .grace import GRACE
 
-__all__ = ["GRACE", "METHODS", "LossOutput", "Method", "build_method", "register_method"]
+__all__ = ["GCA", "GRACE", "METHODS", "LossOutput", "Method", "build_method", "register_method"]

@@ -56,9 +56,13 @@ class GRACE(Method):
         self.encoder = GNNEncoder(in_channels, 2 * hidden, hidden, num_layers=num_layers,
                                   conv=conv, activation=activation)
         self.projection = ProjectionHead(hidden, proj_hidden, hidden)
-        self.views = [Compose([EdgeDropping(pe), FeatureMasking(pf)])
-                      for pe, pf in zip(drop_edge, drop_feature)]
+        self.views = self.make_views(drop_edge, drop_feature)
         self.objective = GRACELoss(tau=tau, block_size=block_size)
+
+    def make_views(self, drop_edge: Sequence[float], drop_feature: Sequence[float]) -> list:
+        """The two view augmenters: uniform edge dropping and column feature masking."""
+        return [Compose([EdgeDropping(pe), FeatureMasking(pf)])
+                for pe, pf in zip(drop_edge, drop_feature)]
 
     @classmethod
     def from_config(cls, num_features: int, **options) -> GRACE:

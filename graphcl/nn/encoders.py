@@ -19,15 +19,21 @@ from .features import TransposeCache, is_sparse_features, sparse_features_linear
 __all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation"]
 
 
-ACTIVATIONS = ("relu", "prelu", "rrelu", "elu", "leaky_relu", "tanh", "identity")
+ACTIVATIONS = ("relu", "prelu", "rrelu", "rrelu_fixed", "elu", "leaky_relu", "tanh", "identity")
+# torch's RReLU bounds; F.rrelu outside training uses the slope (lower + upper) / 2
+_RRELU_MEAN_SLOPE = (1.0 / 8.0 + 1.0 / 3.0) / 2.0
 
 
 def make_activation(name: str) -> nn.Module:
     """The activation module named ``name`` (one of :data:`ACTIVATIONS`).
 
     ``prelu`` has one learned slope (as in GRACE/GCA's ``nn.PReLU()``); ``rrelu`` is
-    ``nn.RReLU()``, random slopes in training mode and their mean in eval mode.
+    ``nn.RReLU()``, random slopes in training mode and their mean in eval mode (gCooL's
+    choice); ``rrelu_fixed`` is what GCA's ``F.rrelu`` computes (``training=False`` by
+    default): a leaky ReLU with the mean slope 0.229, in training too.
     """
+    if name == "rrelu_fixed":
+        return nn.LeakyReLU(_RRELU_MEAN_SLOPE)
     table = {
         "relu": nn.ReLU,
         "prelu": nn.PReLU,
