@@ -14,6 +14,9 @@ from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling
 
 __all__ = [
+    "CENTRALITIES",
+    "AdaptiveEdgeDropping",
+    "AdaptiveFeatureMasking",
     "Augmenter",
     "Compose",
     "EdgeAdding",
@@ -23,5 +26,9 @@ __all__ = [
     "Identity",
     "NodeShuffling",
     "RandomChoice",
+    "drop_probabilities",
+    "edge_drop_weights",
+    "feature_drop_weights",
+    "node_centrality",
     "undirected_pair_ids",
 ]
