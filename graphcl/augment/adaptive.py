@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from .base import Augmenter, restrict_edges, uniform
+from .base import Augmenter, TensorKeyedCache, restrict_edges, uniform
 from .edges import _check_probability
 from .features import mask_feature_columns
 
@@ -144,18 +144,20 @@ def drop_probabilities(weights: Tensor, p: float, cap: float = 0.7) -> Tensor:
     return scaled.clamp(max=cap)
 
 
-class _CentralityCache:
-    def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._value = None
+class _AdaptiveAugmenter(Augmenter):
+    """Shared arguments of GCA's two adaptive augmenters; probabilities cached per graph."""
 
-    def get(self, key: tuple, compute):
-        if self._key is None or any(a is not b for a, b in zip(self._key, key)):
-            self._value, self._key = compute(), key
-        return self._value
+    def __init__(self, p: float, centrality: str, cap: float) -> None:
+        self.p = _check_probability("p", p)
+        self.cap = _check_probability("cap", cap)
+        if centrality not in CENTRALITIES:
+            raise ValueError(f"unknown centrality {centrality!r}; choose one of "
+                             f"{', '.join(CENTRALITIES)}")
+        self.centrality = centrality
+        self._cache = TensorKeyedCache()
 
 
-class AdaptiveEdgeDropping(Augmenter):
+class AdaptiveEdgeDropping(_AdaptiveAugmenter):
     """GCA's adaptive edge dropping: edge ``e`` is dropped with probability ``p_e``.
 
     Probabilities are computed once per graph (cached by the graph's ``edge_index``).
@@ -167,13 +169,7 @@ class AdaptiveEdgeDropping(Augmenter):
     """
 
     def __init__(self, p: float, centrality: str = "degree", cap: float = 0.7) -> None:
-        self.p = _check_probability("p", p)
-        self.cap = _check_probability("cap", cap)
-        if centrality not in CENTRALITIES:
-            raise ValueError(f"unknown centrality {centrality!r}; choose one of "
-                             f"{', '.join(CENTRALITIES)}")
-        self.centrality = centrality
-        self._cache = _CentralityCache()
+        super().__init__(p, centrality, cap)
 
     def probabilities(self, graph: Data) -> Tensor:
         """``[E]`` drop probability of each edge of ``graph``."""
@@ -188,7 +184,7 @@ class AdaptiveEdgeDropping(Augmenter):
         return restrict_edges(graph, keep)
 
 
-class AdaptiveFeatureMasking(Augmenter):
+class AdaptiveFeatureMasking(_AdaptiveAugmenter):
     """GCA's adaptive feature masking: column ``f`` is zeroed (for all nodes) with
     probability ``p_f``; computed once per graph.
 
@@ -201,14 +197,8 @@ class AdaptiveFeatureMasking(Augmenter):
 
     def __init__(self, p: float, centrality: str = "degree", cap: float = 0.7,
                  dense: bool = False) -> None:
-        self.p = _check_probability("p", p)
-        self.cap = _check_probability("cap", cap)
-        if centrality not in CENTRALITIES:
-            raise ValueError(f"unknown centrality {centrality!r}; choose one of "
-                             f"{', '.join(CENTRALITIES)}")
-        self.centrality = centrality
+        super().__init__(p, centrality, cap)
         self.dense = dense
-        self._cache = _CentralityCache()
 
     def probabilities(self, graph: Data) -> Tensor:
         """``[F]`` masking probability of each feature column of ``graph``."""

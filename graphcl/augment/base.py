@@ -77,6 +77,23 @@ def restrict_edges(graph: Data, keep: Tensor) -> Data:
     return view
 
 
+class TensorKeyedCache:
+    """One cached value, recomputed when the key tensors change (compared by identity, so an
+    edited copy of a graph is never mistaken for the original). Augmenters use it for what
+    depends only on the input graph (pair ids, centralities)."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value = None
+
+    def get(self, key: tuple, compute):
+        """``compute()``'s value for ``key`` (a tuple of tensors), cached."""
+        if self._key is None or len(key) != len(self._key) or any(
+                a is not b for a, b in zip(self._key, key)):
+            self._value, self._key = compute(), key
+        return self._value
+
+
 class Augmenter:
     """Base class: subclasses implement :meth:`augment`; calling the object runs it."""
 

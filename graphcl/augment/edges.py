@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from .base import Augmenter, restrict_edges, shallow_copy, uniform
+from .base import Augmenter, TensorKeyedCache, restrict_edges, shallow_copy, uniform
 
 __all__ = ["EdgeAdding", "EdgeDropping", "undirected_pair_ids"]
 
@@ -46,13 +46,11 @@ class EdgeDropping(Augmenter):
     def __init__(self, p: float, symmetric: bool = False) -> None:
         self.p = _check_probability("p", p)
         self.symmetric = symmetric
-        self._pairs: tuple | None = None
+        self._pairs = TensorKeyedCache()
 
     def _pair_ids(self, graph: Data) -> tuple[Tensor, int]:
-        edge_index = graph.edge_index
-        if self._pairs is None or self._pairs[0] is not edge_index:
-            self._pairs = (edge_index, *undirected_pair_ids(edge_index, graph.num_nodes))
-        return self._pairs[1], self._pairs[2]
+        return self._pairs.get((graph.edge_index,),
+                               lambda: undirected_pair_ids(graph.edge_index, graph.num_nodes))
 
     def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
         edge_index = graph.edge_index
