@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce import hardware  # noqa: E402
+from reproduce import hardware
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
