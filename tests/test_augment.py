@@ -146,3 +146,33 @@ def test_method_normalizes_views_with_added_edges_from_scratch(small_graph):
     expected = torch.zeros_like(adj)
     expected.index_put_((index[1], index[0]), value, accumulate=True)
     torch.testing.assert_close(adj, expected)
+
+
+def test_node_dropping_removes_exactly_the_edges_of_dropped_nodes(graph):
+    from graphcl.augment import NodeDropping
+    view = NodeDropping(0.3)(graph, torch.Generator().manual_seed(4))
+    keep = view.node_mask
+    assert 0 < int(keep.sum()) < 30 and view.num_nodes == 30
+    expected = graph.edge_index[:, keep[graph.edge_index[0]] & keep[graph.edge_index[1]]]
+    assert torch.equal(view.edge_index, expected)
+    assert (view.x[~keep] == 0).all() and torch.equal(view.x[keep], graph.x[keep])
+    assert torch.equal(graph.edge_index[:, view.edge_mask], view.edge_index)
+
+
+def test_random_walk_subgraph_keeps_walked_nodes():
+    from graphcl.augment import RandomWalkSubgraph
+    # a directed path 0 -> 1 -> ... -> 9: a walk from root r visits r..r+k
+    path = Data(x=torch.ones(10, 2), edge_index=torch.stack([torch.arange(9), torch.arange(1, 10)]),
+                num_nodes=10)
+    view = RandomWalkSubgraph(num_roots=1, walk_length=3)(path, torch.Generator().manual_seed(0))
+    kept = view.node_mask.nonzero().view(-1)
+    root = int(kept.min())
+    assert kept.tolist() == list(range(root, min(root + 4, 10)))
+    assert torch.equal(path.edge_index[:, view.edge_mask], view.edge_index)
+    # reproducible, and more roots visit at least as many nodes
+    graph = undirected_graph(60)
+    a = RandomWalkSubgraph(0.1, 5)(graph, torch.Generator().manual_seed(1))
+    b = RandomWalkSubgraph(0.1, 5)(graph, torch.Generator().manual_seed(1))
+    assert torch.equal(a.node_mask, b.node_mask)
+    with pytest.raises(ValueError, match="num_roots"):
+        RandomWalkSubgraph(0, 3)

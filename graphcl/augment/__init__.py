@@ -12,6 +12,7 @@ from .adaptive import (
 from .base import Augmenter, Compose, Identity, RandomChoice
 from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling
+from .nodes import NodeDropping, RandomWalkSubgraph
 
 __all__ = [
     "CENTRALITIES",
@@ -24,8 +25,10 @@ __all__ = [
     "FeatureDropout",
     "FeatureMasking",
     "Identity",
+    "NodeDropping",
     "NodeShuffling",
     "RandomChoice",
+    "RandomWalkSubgraph",
     "drop_probabilities",
     "edge_drop_weights",
     "feature_drop_weights",
