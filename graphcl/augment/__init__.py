@@ -10,6 +10,7 @@ from .adaptive import (
     node_centrality,
 )
 from .base import Augmenter, Compose, Identity, RandomChoice
+from .diffusion import HeatDiffusion, PPRDiffusion, heat_diffusion, ppr_diffusion
 from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling
 from .nodes import NodeDropping, RandomWalkSubgraph
@@ -24,14 +25,18 @@ __all__ = [
     "EdgeDropping",
     "FeatureDropout",
     "FeatureMasking",
+    "HeatDiffusion",
     "Identity",
     "NodeDropping",
     "NodeShuffling",
+    "PPRDiffusion",
     "RandomChoice",
     "RandomWalkSubgraph",
     "drop_probabilities",
     "edge_drop_weights",
     "feature_drop_weights",
+    "heat_diffusion",
     "node_centrality",
+    "ppr_diffusion",
     "undirected_pair_ids",
 ]
