@@ -13,6 +13,7 @@ from .base import Augmenter, Compose, Identity, RandomChoice
 from .diffusion import HeatDiffusion, PPRDiffusion, heat_diffusion, ppr_diffusion
 from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling
+from .hetero import HeteroEdgeDropping, HeteroFeatureMasking, RelationDropping
 from .nodes import NodeDropping, RandomWalkSubgraph
 
 __all__ = [
@@ -26,12 +27,15 @@ __all__ = [
     "FeatureDropout",
     "FeatureMasking",
     "HeatDiffusion",
+    "HeteroEdgeDropping",
+    "HeteroFeatureMasking",
     "Identity",
     "NodeDropping",
     "NodeShuffling",
     "PPRDiffusion",
     "RandomChoice",
     "RandomWalkSubgraph",
+    "RelationDropping",
     "drop_probabilities",
     "edge_drop_weights",
     "feature_drop_weights",
