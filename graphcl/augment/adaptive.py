@@ -106,6 +106,8 @@ def node_centrality(edge_index: Tensor, num_nodes: int, kind: str = "degree", *,
 
 def _normalized_weights(score: Tensor) -> Tensor:
     """``(s_max − s) / (s_max − s_mean)``, or ones where every score is equal."""
+    if score.numel() == 0:  # a graph without edges (or features) has nothing to weight
+        return score
     spread = score.max() - score.mean()
     if not torch.isfinite(spread) or spread <= 0:
         return torch.ones_like(score)
