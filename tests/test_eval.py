@@ -435,3 +435,15 @@ def test_kmeans_scores_mask_and_seed():
         kmeans_scores(x, y, num_clusters=0)
     with pytest.raises(ValueError, match="mask"):
         kmeans_scores(x, y, mask=torch.zeros(300, dtype=torch.bool))
+
+
+def test_gca_protocol_is_random_splits_at_best_validation():
+    from graphcl.eval import evaluate
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 4
+    z = torch.nn.functional.one_hot(y, 4).float() + 0.05 * torch.randn(200, 4, generator=gen)
+    result = evaluate(z, y, protocol="gca", num_splits=2, epochs=200)
+    assert result.protocol == "gca" and len(result.details) == 2
+    assert result.metrics["accuracy"]["mean"] > 95
+    again = evaluate(z, y, protocol="gca", num_splits=2, epochs=200)
+    assert again.metrics == result.metrics

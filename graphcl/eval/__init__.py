@@ -8,7 +8,13 @@ standard deviation (``ddof=0``) and the raw values.
 from graphcl.eval.clustering import kmeans_scores
 from graphcl.eval.metrics import METRIC_NAMES, EvalResult, classification_metrics, summarize
 from graphcl.eval.probe import SELECTIONS, linear_probe
-from graphcl.eval.protocols import PROTOCOLS, evaluate, evaluate_clean, evaluate_grace
+from graphcl.eval.protocols import (
+    PROTOCOLS,
+    evaluate,
+    evaluate_clean,
+    evaluate_gca,
+    evaluate_grace,
+)
 
 __all__ = [
     "METRIC_NAMES",
@@ -18,6 +24,7 @@ __all__ = [
     "classification_metrics",
     "evaluate",
     "evaluate_clean",
+    "evaluate_gca",
     "evaluate_grace",
     "kmeans_scores",
     "linear_probe",

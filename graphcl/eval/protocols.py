@@ -297,10 +297,36 @@ def evaluate_grace(
     return EvalResult("grace", summarize([d["test"] for d in details]), details)
 
 
+def evaluate_gca(embeddings: Tensor, y: Tensor, *, num_splits: int = 5, seed: int = 0,
+                 **probe_kwargs: Any) -> EvalResult:
+    """GCA's evaluation (CRIPAC-DIG/GCA ``pGRACE/eval.py``): a fresh random 10% / 10% / 80%
+    split per run, a logistic-regression probe trained with Adam (lr 0.01, no weight decay)
+    for 3000 epochs, test accuracy at the best validation accuracy checked every 20 epochs.
+
+    The official code draws an unseeded split at every call; here split ``k`` uses
+    ``seed + k``. Attached split masks are ignored, as in the official code.
+
+    Args:
+        embeddings: ``[N, d]``; y: ``[N]``.
+        num_splits: runs (random splits) to average.
+        **probe_kwargs: overrides of the probe settings above.
+
+    Returns:
+        :class:`EvalResult` named ``"gca"``.
+    """
+    options = {"epochs": 3000, "lr": 0.01, "weight_decay": 0.0, "eval_every": 20,
+               "select_metric": "accuracy"}
+    options.update(probe_kwargs)
+    result = evaluate_clean(embeddings, y, num_splits=num_splits, train_ratio=0.1,
+                            val_ratio=0.1, seed=seed, **options)
+    return EvalResult("gca", result.metrics, result.details)
+
+
 #: Protocol name -> function, for :func:`evaluate`.
 PROTOCOLS: dict[str, Callable[..., EvalResult]] = {
     "clean": evaluate_clean,
     "grace": evaluate_grace,
+    "gca": evaluate_gca,
 }
 
 
@@ -312,8 +338,8 @@ def evaluate(
     Args:
         embeddings: ``[N, d]`` floating embeddings.
         y: ``[N]`` integer labels.
-        protocol: ``"clean"`` (:func:`evaluate_clean`) or ``"grace"``
-            (:func:`evaluate_grace`).
+        protocol: ``"clean"`` (:func:`evaluate_clean`), ``"grace"``
+            (:func:`evaluate_grace`) or ``"gca"`` (:func:`evaluate_gca`).
         **kwargs: keyword arguments of the chosen protocol.
 
     Returns:
