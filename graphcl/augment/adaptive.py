@@ -168,15 +168,20 @@ class AdaptiveEdgeDropping(_AdaptiveAugmenter):
         p: mean drop probability before the cap.
         centrality: ``degree``, ``pagerank`` or ``eigenvector``.
         cap: upper bound on any edge's probability (0.7 in GCA).
+        pagerank_iterations: power-iteration steps of the PageRank centrality (GCA's code
+            uses 200 for edge weights and 10 for feature weights).
     """
 
-    def __init__(self, p: float, centrality: str = "degree", cap: float = 0.7) -> None:
+    def __init__(self, p: float, centrality: str = "degree", cap: float = 0.7,
+                 pagerank_iterations: int = 200) -> None:
         super().__init__(p, centrality, cap)
+        self.pagerank_iterations = pagerank_iterations
 
     def probabilities(self, graph: Data) -> Tensor:
         """``[E]`` drop probability of each edge of ``graph``."""
         def compute():
-            phi = node_centrality(graph.edge_index, graph.num_nodes, self.centrality)
+            phi = node_centrality(graph.edge_index, graph.num_nodes, self.centrality,
+                                  iterations=self.pagerank_iterations)
             return drop_probabilities(edge_drop_weights(graph.edge_index, phi), self.p, self.cap)
         return self._cache.get((graph.edge_index,), compute)
 
