@@ -68,3 +68,21 @@ def test_diffusion_views_and_errors():
         ppr_diffusion(torch.zeros(2, 0, dtype=torch.long), MAX_EXACT_NODES + 1, method="exact")
     with pytest.raises(ValueError, match="alpha"):
         ppr_diffusion(edge_index, n, 1.5)
+
+
+def test_markov_diffusion_equals_its_dense_series():
+    from graphcl.augment import MarkovDiffusion, markov_diffusion
+    edge_index, n = small_graph(seed=4)
+    t = dense_transition(edge_index, n)
+    expected, power = t.clone(), t.clone()
+    for _ in range(10):
+        power = 0.9 * t @ power
+        expected += power
+    expected = expected / 10 + 0.1 * t
+    sparse = markov_diffusion(edge_index, n, 0.1, 10, top_k=None, threshold=None)
+    torch.testing.assert_close(sparse.to_dense(), expected, atol=1e-12, rtol=1e-10)
+    view = MarkovDiffusion(alpha=0.1, order=4, top_k=5)(Data(x=torch.rand(n, 2),
+                                                                edge_index=edge_index, num_nodes=n))
+    assert (view.edge_weight > 0).all()
+    with pytest.raises(ValueError, match="order"):
+        markov_diffusion(edge_index, n, 0.1, 0)

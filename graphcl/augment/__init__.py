@@ -10,7 +10,14 @@ from .adaptive import (
     node_centrality,
 )
 from .base import Augmenter, Compose, Identity, RandomChoice
-from .diffusion import HeatDiffusion, PPRDiffusion, heat_diffusion, ppr_diffusion
+from .diffusion import (
+    HeatDiffusion,
+    MarkovDiffusion,
+    PPRDiffusion,
+    heat_diffusion,
+    markov_diffusion,
+    ppr_diffusion,
+)
 from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling
 from .hetero import HeteroEdgeDropping, HeteroFeatureMasking, RelationDropping
@@ -30,6 +37,7 @@ __all__ = [
     "HeteroEdgeDropping",
     "HeteroFeatureMasking",
     "Identity",
+    "MarkovDiffusion",
     "NodeDropping",
     "NodeShuffling",
     "PPRDiffusion",
@@ -40,6 +48,7 @@ __all__ = [
     "edge_drop_weights",
     "feature_drop_weights",
     "heat_diffusion",
+    "markov_diffusion",
     "node_centrality",
     "ppr_diffusion",
     "undirected_pair_ids",

@@ -4,7 +4,8 @@ Learning", NeurIPS 2019, Eq. 1–3; the second view of MVGRL, Hassani & Khasahma
 With the symmetric transition matrix ``T = D^{-1/2}(A + I)D^{-1/2}``:
 
 - personalized PageRank ``S = α Σ_k ((1 − α) T)^k = α (I − (1 − α) T)^{-1}``;
-- heat kernel ``S = exp(−t (I − T)) = e^{−t} Σ_k t^k / k! · T^k``.
+- heat kernel ``S = exp(−t (I − T)) = e^{−t} Σ_k t^k / k! · T^k``;
+- Markov diffusion (PyGCL's ``MarkovDiffusion``) ``S = (1/K) Σ_{k=0}^{K} (1 − α)^k T^{k+1} + α T``.
 
 ``S`` is dense in general, so it is computed **sparsely**: the series is summed term by term
 with sparse products and, after every term, each column keeps only its ``top_k`` largest
@@ -139,6 +140,26 @@ def heat_diffusion(edge_index: Tensor, num_nodes: int, t: float = 5.0, *,
     return _sparsify(result, top_k, threshold)
 
 
+def markov_diffusion(edge_index: Tensor, num_nodes: int, alpha: float = 0.1, order: int = 10,
+                     *, top_k: int | None = 64, threshold: float | None = 1e-3) -> Tensor:
+    """Markov diffusion as PyGCL's ``MarkovDiffusion`` computes it, sparsely:
+    ``S = (1/K) Σ_{k=0}^{K} (1 − α)^k T^{k+1} + α T`` with ``K = order`` (a Markov-chain
+    average of the first K powers of the transition matrix, plus a lazy term), as a sparse
+    COO ``[N, N]``; every term is sparsified per column like :func:`ppr_diffusion`.
+    """
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}")
+    transition = _transition(edge_index, num_nodes)
+    term = transition
+    total = transition
+    for _ in range(order):
+        term = _sparsify((1 - alpha) * torch.sparse.mm(transition, term), top_k, None)
+        total = (total + term).coalesce()
+    return _sparsify((total * (1.0 / order) + alpha * transition).coalesce(), top_k, threshold)
+
+
 class _Diffusion(Augmenter):
     """A view whose edges are the diffusion matrix's entries, weighted by them."""
 
@@ -181,3 +202,11 @@ class HeatDiffusion(_Diffusion):
 
     def matrix(self, graph: Data) -> Tensor:
         return heat_diffusion(graph.edge_index, graph.num_nodes, **self.options)
+
+
+class MarkovDiffusion(_Diffusion):
+    """View from Markov diffusion (see :func:`markov_diffusion` for the options: ``alpha``,
+    ``order``, ``top_k``, ``threshold``)."""
+
+    def matrix(self, graph: Data) -> Tensor:
+        return markov_diffusion(graph.edge_index, graph.num_nodes, **self.options)
