@@ -1,5 +1,12 @@
 """Contrastive objectives over embeddings (tensors in, scalar out); one file per family."""
 
+from .community import (
+    community_prototypes,
+    deca_loss,
+    deca_loss_dense,
+    resc_loss,
+    soft_assignments,
+)
 from .infonce import (
     ClusterNegativeWeights,
     GRACELoss,
@@ -17,9 +24,14 @@ __all__ = [
     "GRACELoss",
     "InfoNCELoss",
     "LowRankNegativeWeights",
+    "community_prototypes",
+    "deca_loss",
+    "deca_loss_dense",
     "default_block_size",
     "grace_loss",
     "grace_loss_dense",
     "infonce_loss",
     "infonce_loss_dense",
+    "resc_loss",
+    "soft_assignments",
 ]
