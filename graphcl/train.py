@@ -235,6 +235,7 @@ class Trainer:
         self.method.train()
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
+        self.method.set_epoch(self.epoch)
         output = self.method.loss(self.graph, self.generator)
         if not torch.isfinite(output.total):
             raise FloatingPointError(

@@ -114,12 +114,23 @@ def _normalized_weights(score: Tensor) -> Tensor:
     return (score.max() - score) / spread
 
 
-def edge_drop_weights(edge_index: Tensor, centrality: Tensor) -> Tensor:
-    """GCA's edge weights ``w_e`` from the sink node's centrality (Eq. 5–6): ``[E]``."""
-    return _normalized_weights(torch.log(centrality[edge_index[1]] + 1))
+def _log(values: Tensor, offset: float) -> Tensor:
+    """``log(values + offset)``; with offset 0 a zero is clamped to the smallest positive
+    float, so a zero-centrality node gives a large finite score instead of ``−inf``."""
+    shifted = values + offset
+    return torch.log(shifted.clamp_min(torch.finfo(shifted.dtype).tiny))
 
 
-def feature_drop_weights(x: Tensor, centrality: Tensor, dense: bool = False) -> Tensor:
+def edge_drop_weights(edge_index: Tensor, centrality: Tensor, log_offset: float = 1.0) -> Tensor:
+    """GCA's edge weights ``w_e`` from the sink node's centrality (Eq. 5–6): ``[E]``.
+
+    ``log_offset`` is the ``+ 1`` inside the log of GCA's current code; gCooL's copy uses 0.
+    """
+    return _normalized_weights(_log(centrality[edge_index[1]], log_offset))
+
+
+def feature_drop_weights(x: Tensor, centrality: Tensor, dense: bool = False,
+                         log_offset: float = 1.0) -> Tensor:
     """GCA's feature weights ``w_f`` (Eq. 8–9): ``[F]``.
 
     Args:
@@ -136,7 +147,7 @@ def feature_drop_weights(x: Tensor, centrality: Tensor, dense: bool = False) -> 
     else:
         present = x.abs() if dense else (x != 0).to(centrality.dtype)
         totals = present.to(centrality.dtype).t() @ centrality
-    return _normalized_weights(torch.log(totals + 1))
+    return _normalized_weights(_log(totals, log_offset))
 
 
 def drop_probabilities(weights: Tensor, p: float, cap: float = 0.7) -> Tensor:
@@ -149,7 +160,8 @@ def drop_probabilities(weights: Tensor, p: float, cap: float = 0.7) -> Tensor:
 class _AdaptiveAugmenter(Augmenter):
     """Shared arguments of GCA's two adaptive augmenters; probabilities cached per graph."""
 
-    def __init__(self, p: float, centrality: str, cap: float) -> None:
+    def __init__(self, p: float, centrality: str, cap: float, log_offset: float = 1.0) -> None:
+        self.log_offset = log_offset
         self.p = _check_probability("p", p)
         self.cap = _check_probability("cap", cap)
         if centrality not in CENTRALITIES:
@@ -173,8 +185,8 @@ class AdaptiveEdgeDropping(_AdaptiveAugmenter):
     """
 
     def __init__(self, p: float, centrality: str = "degree", cap: float = 0.7,
-                 pagerank_iterations: int = 200) -> None:
-        super().__init__(p, centrality, cap)
+                 pagerank_iterations: int = 200, log_offset: float = 1.0) -> None:
+        super().__init__(p, centrality, cap, log_offset)
         self.pagerank_iterations = pagerank_iterations
 
     def probabilities(self, graph: Data) -> Tensor:
@@ -182,7 +194,8 @@ class AdaptiveEdgeDropping(_AdaptiveAugmenter):
         def compute():
             phi = node_centrality(graph.edge_index, graph.num_nodes, self.centrality,
                                   iterations=self.pagerank_iterations)
-            return drop_probabilities(edge_drop_weights(graph.edge_index, phi), self.p, self.cap)
+            weights = edge_drop_weights(graph.edge_index, phi, self.log_offset)
+            return drop_probabilities(weights, self.p, self.cap)
         return self._cache.get((graph.edge_index,), compute)
 
     def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
@@ -203,15 +216,16 @@ class AdaptiveFeatureMasking(_AdaptiveAugmenter):
     """
 
     def __init__(self, p: float, centrality: str = "degree", cap: float = 0.7,
-                 dense: bool = False) -> None:
-        super().__init__(p, centrality, cap)
+                 dense: bool = False, log_offset: float = 1.0) -> None:
+        super().__init__(p, centrality, cap, log_offset)
         self.dense = dense
 
     def probabilities(self, graph: Data) -> Tensor:
         """``[F]`` masking probability of each feature column of ``graph``."""
         def compute():
             phi = node_centrality(graph.edge_index, graph.num_nodes, self.centrality)
-            weights = feature_drop_weights(graph.x, phi.to(torch.float32), self.dense)
+            weights = feature_drop_weights(graph.x, phi.to(torch.float32), self.dense,
+                                           self.log_offset)
             return drop_probabilities(weights, self.p, self.cap)
         # keyed on the features: put feature masking before edge dropping in a Compose so
         # the weights come from the original graph, as GCA computes them once

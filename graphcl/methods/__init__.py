@@ -2,6 +2,7 @@
 
 from .base import METHODS, LossOutput, Method, build_method, register_method
 from .gca import GCA
+from .gcool import GCooL
 from .grace import GRACE
 
-__all__ = ["GCA", "GRACE", "METHODS", "LossOutput", "Method", "build_method", "register_method"]
+__all__ = ["GCA", "GRACE", "METHODS", "GCooL", "LossOutput", "Method", "build_method", "register_method"]

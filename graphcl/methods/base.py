@@ -39,6 +39,11 @@ class Method(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._structures = StructureCache()
+        self.current_epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch (0-based), for methods with schedules."""
+        self.current_epoch = int(epoch)
 
     def structure(self, graph: Data):
         """The cached sorted structure (:class:`graphcl.nn.CSRGraph`) of ``graph``."""
