@@ -77,7 +77,16 @@ class Method(nn.Module):
 
     @torch.no_grad()
     def embed(self, graph: Data) -> Tensor:
-        raise NotImplementedError
+        """Embeddings for evaluation: ``self.encoder`` on the unaugmented graph, in eval mode
+        (``[N, d]``, before any projection head). Methods without one ``encoder`` override."""
+        encoder = getattr(self, "encoder", None)
+        if encoder is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement embed()")
+        was_training = self.training
+        self.eval()
+        z = encoder(graph.x, self.adjacency(graph))
+        self.train(was_training)
+        return z
 
 
 METHODS: dict[str, type[Method]] = {}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from torch_geometric.data import Data
 
 from ..augment import AdaptiveEdgeDropping, AdaptiveFeatureMasking, Compose
@@ -122,11 +122,3 @@ class GCooL(Method):
             total = total + alpha * (omega * deca + (1 - omega) * resc)
             parts.update(deca=float(deca.detach()), resc=float(resc.detach()))
         return LossOutput(total, parts)
-
-    @torch.no_grad()
-    def embed(self, graph: Data) -> Tensor:
-        was_training = self.training
-        self.eval()
-        z = self.encoder(graph.x, self.adjacency(graph))
-        self.train(was_training)
-        return z

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
 from torch_geometric.data import Data
 
 from ..augment import Compose, EdgeDropping, FeatureMasking
@@ -76,11 +75,3 @@ class GRACE(Method):
             projected.append(self.projection(z))
         total = self.objective(*projected)
         return LossOutput(total, {"infonce": float(total.detach())})
-
-    @torch.no_grad()
-    def embed(self, graph: Data) -> Tensor:
-        was_training = self.training
-        self.eval()
-        z = self.encoder(graph.x, self.adjacency(graph))
-        self.train(was_training)
-        return z
