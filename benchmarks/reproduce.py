@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--root", default=None)
     parser.add_argument("--tag", default="", help="suffix of the result file name")
+    parser.add_argument("--run-dir", default=None,
+                        help="keep each seed's checkpoints in RUN_DIR/seed-N and resume from them "
+                             "(long runs survive being killed)")
     args = parser.parse_args(argv)
 
     base = load_config(args.method, args.dataset, overrides=args.overrides)
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         config["train"]["seed"] = first_seed + offset
         # fresh evaluation splits per training run, so runs do not share split luck
         config["eval"]["seed"] = first_seed + offset
-        outcome = train_from_config(config, root=args.root, device=args.device, progress=False)
+        run_dir = None if args.run_dir is None else Path(args.run_dir) / f"seed-{first_seed + offset}"
+        outcome = train_from_config(config, root=args.root, device=args.device, progress=False,
+                                    run_dir=run_dir, resume=run_dir is not None)
         metrics = outcome["metrics"].metrics
         per_seed.append({name: metrics[name]["mean"] for name in metrics})
         seconds.append(outcome["seconds_per_epoch"])

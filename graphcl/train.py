@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
+from torch_geometric.data import Data, HeteroData
 from tqdm.auto import tqdm
 
 from .methods.base import Method
@@ -101,6 +101,33 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _with_sparse_features(graph: Data | HeteroData) -> Data | HeteroData:
+    """A shallow copy whose feature matrices (every node type's, for ``HeteroData``) are
+    stored sparse where that pays (see :func:`graphcl.nn.features.to_sparse_features`)."""
+    from .nn.features import to_sparse_features
+
+    graph = copy.copy(graph)
+    stores = graph.node_stores if isinstance(graph, HeteroData) else [graph]
+    for store in stores:
+        if store.get("x") is not None:
+            store.x = to_sparse_features(store.x)
+    return graph
+
+
+def target_store(graph: Data | HeteroData):
+    """Where the labels live: the graph itself, or for ``HeteroData`` the node store of
+    ``graph.target_node_type`` (the only node type when there is one)."""
+    if not isinstance(graph, HeteroData):
+        return graph
+    target = getattr(graph, "target_node_type", None)
+    if target is None:
+        if len(graph.node_types) != 1:
+            raise ValueError("this HeteroData has several node types and no `target_node_type`; "
+                             "set graph.target_node_type to the type that carries the labels")
+        target = graph.node_types[0]
+    return graph[target]
+
+
 class Trainer:
     """Trains a :class:`~graphcl.methods.Method` on one graph, full batch.
 
@@ -134,11 +161,8 @@ class Trainer:
         self.device = resolve_device(device)
         self.method = method.to(self.device)
         self.graph = graph.to(self.device)
-        if sparse_features and self.graph.x is not None:
-            from .nn.features import to_sparse_features
-
-            self.graph = copy.copy(self.graph)
-            self.graph.x = to_sparse_features(self.graph.x)
+        if sparse_features:
+            self.graph = _with_sparse_features(self.graph)
         self.epochs = epochs
         self.seed = seed
         self.optimizer = torch.optim.Adam(self.method.parameters(), lr=lr,
@@ -307,13 +331,14 @@ def evaluate_embeddings(embeddings: torch.Tensor, graph: Data, eval_config: dict
 
     options = dict(eval_config or {})
     protocol = options.pop("protocol", "clean")
-    if "y" not in graph or graph.y is None:
+    store = target_store(graph)
+    if store.get("y") is None:
         raise ValueError("the graph has no labels (graph.y), so its embeddings cannot be evaluated")
-    if protocol == "clean":
+    if protocol in ("clean", "dmgi"):
         for key in ("train_mask", "val_mask", "test_mask"):
-            if key in graph and key not in options:
-                options[key] = graph[key]
-    return evaluate(embeddings, graph.y, protocol=protocol, **options)
+            if store.get(key) is not None and key not in options:
+                options[key] = store[key]
+    return evaluate(embeddings, store.y, protocol=protocol, **options)
 
 
 def train_from_config(config: dict, *, root: str | None = None, device: str = "auto",
@@ -346,6 +371,7 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     seed = int(train_cfg.get("seed", 0))
     seed_everything(seed)
     method = build_method(config["method"], graph.num_features, **config.get("model", {}))
+    # graph.num_features is a dict {node type: width} for HeteroData
     trainer = Trainer(
         method, graph, epochs=int(train_cfg.get("epochs", 200)), lr=float(train_cfg.get("lr", 1e-3)),
         weight_decay=float(train_cfg.get("weight_decay", 0.0)), seed=seed, device=device,

@@ -520,8 +520,30 @@ def test_valid_graph_passes_with_isolated_nodes_and_self_loops():
 def test_validate_rejects_non_data():
     with pytest.raises(TypeError, match="torch_geometric.data.Data"):
         validate_graph({"x": torch.zeros(2, 2)})
-    with pytest.raises(TypeError, match="HeteroData"):
+    with pytest.raises(ValueError, match="no node types"):
         validate_graph(HeteroData())
+
+
+def test_validate_hetero_graph():
+    graph = HeteroData()
+    graph["paper"].x = torch.ones(3, 2)
+    graph["author"].num_nodes = 2
+    graph["paper", "to", "author"].edge_index = torch.tensor([[0, 2], [1, 1]])
+    validate_graph(graph)
+    graph["paper", "to", "author"].edge_index = torch.tensor([[0, 2], [1, 2]])
+    with pytest.raises(ValueError, match="target row.*refers to node 2.*num_nodes=2"):
+        validate_graph(graph)
+    graph["paper", "to", "author"].edge_index = torch.tensor([[3], [0]])
+    with pytest.raises(ValueError, match="source row.*refers to node 3"):
+        validate_graph(graph)
+    graph["paper", "to", "author"].edge_index = torch.tensor([[0], [0]])
+    graph["paper", "to", "venue"].edge_index = torch.tensor([[0], [0]])
+    with pytest.raises(ValueError, match="node type 'venue'.*node types: paper, author"):
+        validate_graph(graph)
+    del graph["paper", "to", "venue"]
+    graph["paper"].x[1, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"\['paper'\]\.x has NaN"):
+        validate_graph(graph)
 
 
 @pytest.mark.parametrize(

@@ -63,8 +63,14 @@ def test_centres_learn_through_deca_and_trainer_sets_the_epoch(small_graph):
 
 
 def test_errors(small_graph):
-    with pytest.raises(ValueError, match="exceeds the graph"):
+    with pytest.raises(ValueError, match="num_communities = 500 exceeds the 120 nodes"):
         make(small_graph, num_communities=500).loss(small_graph)
+    edgeless = small_graph.clone()
+    edgeless.edge_index = edgeless.edge_index[:, :0]
+    with pytest.raises(ValueError, match="has no edges"):
+        make(small_graph).loss(edgeless)
+    with pytest.raises(ValueError, match="fusion"):
+        make(small_graph, fusion="sum")
     with pytest.raises(ValueError, match="schedule"):
         make(small_graph, schedule="paper?")
     with pytest.raises(ValueError, match="node_loss"):

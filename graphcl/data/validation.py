@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
+from torch_geometric.data import Data, HeteroData
 
 __all__ = ["validate_graph"]
 
@@ -221,20 +221,26 @@ def validate_graph(data: Data, *, name: str = "graph") -> None:
 
     Isolated nodes, self-loops, duplicate edges and directed graphs are legal.
 
+    A ``HeteroData`` needs at least one node type; each node type's store gets the node
+    checks above, and each edge type ``(src, rel, dst)`` must name existing node types, with
+    row 0 of its ``edge_index`` in ``[0, N_src)`` and row 1 in ``[0, N_dst)``.
+
     Args:
-        data: the graph, a ``torch_geometric.data.Data``.
+        data: the graph, a ``torch_geometric.data.Data`` or ``HeteroData``.
         name: what to call the graph in error messages (e.g. ``"cora"`` or ``"view 1"``).
 
     Raises:
-        TypeError: ``data`` is not a ``torch_geometric.data.Data`` (``HeteroData`` included:
-            check each node and edge type's tensors instead), or a checked field is not a
-            tensor.
+        TypeError: ``data`` is neither a ``Data`` nor a ``HeteroData``, or a checked field
+            is not a tensor.
         ValueError: the first problem found; the message names the field, what was found
             (e.g. the largest edge index and ``num_nodes``) and how to fix it.
     """
+    if isinstance(data, HeteroData):
+        _validate_hetero(data, name)
+        return
     if not isinstance(data, Data):
         raise TypeError(
-            f"{name} must be a torch_geometric.data.Data, got {type(data).__module__}."
+            f"{name} must be a torch_geometric.data.Data or HeteroData, got {type(data).__module__}."
             f"{type(data).__qualname__}"
         )
     num_nodes = _num_nodes(data, name)
@@ -264,3 +270,45 @@ def validate_graph(data: Data, *, name: str = "graph") -> None:
     for key in ("edge_weight", "edge_attr"):
         if data.get(key) is not None:
             _check_edge_tensor(key, data[key], num_edges, name)
+
+
+def _validate_hetero(data: HeteroData, name: str) -> None:
+    """Each node type is checked as a node-level graph without edges; each edge type's
+    ``edge_index`` row 0 against its source type's node count and row 1 against its
+    destination type's."""
+    if not data.node_types:
+        raise ValueError(f"{name} has no node types; an empty graph cannot be embedded")
+    counts = {}
+    for node_type in data.node_types:
+        store = data[node_type]
+        where = f"{name}[{node_type!r}]"
+        view = Data(**{key: store[key] for key in store.keys() if key != "num_nodes"})
+        if "num_nodes" in store:
+            view.num_nodes = store.num_nodes
+        _num_nodes(view, where)  # type and consistency checks with the precise messages
+        counts[node_type] = store.num_nodes
+        if counts[node_type] is None or counts[node_type] <= 0:
+            raise ValueError(f"{where} has no nodes; drop the node type or fix the loader")
+        if store.get("x") is not None:
+            _check_x(store.x, counts[node_type], where)
+        if store.get("y") is not None:
+            _check_y(store.y, counts[node_type], where)
+        for key in sorted(store.keys()):
+            if key.endswith("_mask") and store[key] is not None:
+                _check_mask(key, store[key], counts[node_type], "node", where)
+    for edge_type in data.edge_types:
+        source, _, target = edge_type
+        store = data[edge_type]
+        where = f"{name}[{edge_type!r}]"
+        for node_type in (source, target):
+            if node_type not in counts:
+                raise ValueError(f"{where} refers to node type {node_type!r}, which {name} does "
+                                 f"not have (node types: {', '.join(data.node_types)})")
+        edge_index = store.get("edge_index")
+        if edge_index is None:
+            continue
+        # rows are checked against their own node type's count
+        _check_edge_index(edge_index[:1].expand(2, -1) if isinstance(edge_index, Tensor)
+                          and edge_index.dim() == 2 and edge_index.size(0) == 2 else edge_index,
+                          counts[source], f"{where} (source row)")
+        _check_edge_index(edge_index[1:].expand(2, -1), counts[target], f"{where} (target row)")

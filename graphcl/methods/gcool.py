@@ -14,9 +14,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.data import Data
+from torch import Tensor
+from torch_geometric.data import Data, HeteroData
 
 from ..augment import AdaptiveEdgeDropping, AdaptiveFeatureMasking, Compose
+from ..augment.base import TensorKeyedCache
 from ..losses import deca_loss, infonce_loss, resc_loss, soft_assignments
 from ..nn import GNNEncoder, ProjectionHead
 from .base import LossOutput, Method, register_method
@@ -49,6 +51,18 @@ class GCooL(Method):
         log_offset: offset inside the log of the adaptive weights (0 in gCooL's copy of GCA's
             functions, 1 in GCA's current code).
         block_size: tile edge of the node InfoNCE.
+        cross_layer: weight of the cross-layer terms on a multiplex graph (our design; the
+            paper's multiplex variant has no public code): InfoNCE between view 1 of layer
+            ``a`` and view 2 of layer ``b``, and ReSC between them, for every layer pair.
+        fusion: how a multiplex graph's layer embeddings become one: ``"mean"`` or
+            ``"concat"``.
+
+    Multiplex graphs (a ``HeteroData`` with one node type and one edge type per layer, e.g.
+    ``load_dataset("imdb-multiplex")``): one shared encoder, projection and set of community
+    centres; per layer the single-view objective on two adaptive views of that layer, plus
+    ``cross_layer`` times the cross-layer node and community contrasts; the evaluated
+    embedding fuses the clean layers' encoder outputs. Layers must share the node set
+    (:func:`graphcl.data.multiplex_layers` checks it).
 
     Shapes:
         - ``loss(graph)``: scalar with parts node, deca, resc, alpha, omega
@@ -65,8 +79,11 @@ class GCooL(Method):
                  stride: int = 500, alpha_rate: float = 0.2, similarity: str = "cos",
                  centrality: str = "degree", schedule: str = "official",
                  node_loss: str = "official", log_offset: float = 0.0,
-                 block_size: int | None = None) -> None:
+                 block_size: int | None = None, cross_layer: float = 1.0,
+                 fusion: str = "mean") -> None:
         super().__init__()
+        if fusion not in ("mean", "concat"):
+            raise ValueError(f"fusion must be 'mean' or 'concat', got {fusion!r}")
         if schedule not in ("official", "no_cutoff"):
             raise ValueError(f"schedule must be 'official' or 'no_cutoff', got {schedule!r}")
         if node_loss not in ("official", "symmetric"):
@@ -79,16 +96,24 @@ class GCooL(Method):
                                   activation=activation)
         self.projection = ProjectionHead(hidden, proj_hidden, hidden)
         self.centres = nn.Parameter(torch.randn(num_communities, hidden))
-        self.views = [Compose([AdaptiveFeatureMasking(pf, centrality, log_offset=log_offset),
-                               AdaptiveEdgeDropping(pe, centrality, log_offset=log_offset)])
-                      for pe, pf in zip(drop_edge, drop_feature)]
+        self.drop_edge, self.drop_feature = tuple(drop_edge), tuple(drop_feature)
+        self.centrality, self.log_offset = centrality, log_offset
+        self.views = self._make_views()
+        self.cross_layer, self.fusion = float(cross_layer), fusion
+        self._views_per_layer: list[list[Compose]] = []
+        self._layer_cache = TensorKeyedCache()
         self.tau, self.lamda, self.gamma = tau, lamda, gamma
         self.stride, self.alpha_rate = stride, alpha_rate
         self.similarity, self.schedule, self.node_loss = similarity, schedule, node_loss
         self.block_size = block_size
 
     @classmethod
-    def from_config(cls, num_features: int, **options) -> GCooL:
+    def from_config(cls, num_features: int | dict[str, int], **options) -> GCooL:
+        if isinstance(num_features, dict):  # a multiplex HeteroData: one node type
+            if len(num_features) != 1:
+                raise ValueError("gCooL trains on a single node type (a multiplex graph); the "
+                                 f"graph has node types {sorted(num_features)}")
+            (num_features,) = num_features.values()
         return cls(num_features, **options)
 
     def weights(self, epoch: int) -> tuple[float, float]:
@@ -98,27 +123,120 @@ class GCooL(Method):
             return 1.0, omega
         return max(0.0, 1.0 - epoch / (self.alpha_rate * self.stride)), omega
 
-    def loss(self, graph: Data, generator: torch.Generator | None = None) -> LossOutput:
+    def _make_views(self) -> list[Compose]:
+        return [Compose([AdaptiveFeatureMasking(pf, self.centrality, log_offset=self.log_offset),
+                         AdaptiveEdgeDropping(pe, self.centrality, log_offset=self.log_offset)])
+                for pe, pf in zip(self.drop_edge, self.drop_feature)]
+
+    def _check_graph(self, graph: Data, what: str = "the graph") -> None:
         num_communities = self.centres.size(0)
         if num_communities > graph.num_nodes:
-            raise ValueError(f"num_communities = {num_communities} exceeds the graph's "
-                             f"{graph.num_nodes} nodes; use at most one community per node")
-        views = [augment(graph, generator) for augment in self.views]
+            raise ValueError(f"num_communities = {num_communities} exceeds the {graph.num_nodes} "
+                             f"nodes of {what}; use at most one community per node")
+        if graph.edge_index.size(1) == 0:
+            raise ValueError(f"{what} has no edges, so DeCA has no communities to aggregate; "
+                             "gCooL needs a graph with edges (check the dataset or the layer)")
+
+    def _project_views(self, graph: Data, views: Sequence[Compose],
+                       generator: torch.Generator | None) -> tuple[list[Data], list[Tensor]]:
+        drawn = [augment(graph, generator) for augment in views]
         projected = [F.normalize(self.projection(self.encoder(view.x, self.adjacency(graph, view))),
-                                 dim=1) for view in views]
-        h1, h2 = projected
-        node = infonce_loss(h1, h2, self.tau, self.block_size,
+                                 dim=1) for view in drawn]
+        return drawn, projected
+
+    def _node_loss(self, h1: Tensor, h2: Tensor) -> Tensor:
+        return infonce_loss(h1, h2, self.tau, self.block_size,
                             symmetric=self.node_loss == "symmetric")
+
+    def _assign(self, h: Tensor) -> Tensor:
+        return soft_assignments(h, self.centres, self.tau, self.similarity)
+
+    def loss(self, graph: Data | HeteroData,
+             generator: torch.Generator | None = None) -> LossOutput:
+        """The joint objective on two adaptive views (single-view graph) or, for a multiplex
+        ``HeteroData``, on two views of every layer plus the cross-layer terms."""
+        if isinstance(graph, HeteroData):
+            return self._multiplex_loss(graph, generator)
+        self._check_graph(graph)
+        views, (h1, h2) = self._project_views(graph, self.views, generator)
+        node = self._node_loss(h1, h2)
         alpha, omega = self.weights(self.current_epoch)
         total = node
         parts = {"node": float(node.detach()), "deca": math.nan, "resc": math.nan,
                  "alpha": alpha, "omega": omega}
         if alpha > 0:
-            r1 = soft_assignments(h1, self.centres, self.tau, self.similarity)
-            r2 = soft_assignments(h2, self.centres, self.tau, self.similarity)
+            r1, r2 = self._assign(h1), self._assign(h2)
             deca = 0.5 * (deca_loss(r1, views[0].edge_index, self.lamda)
                           + deca_loss(r2, views[1].edge_index, self.lamda))
             resc = resc_loss(h1, h2, r1, r2, self.tau, self.similarity, self.gamma)
             total = total + alpha * (omega * deca + (1 - omega) * resc)
             parts.update(deca=float(deca.detach()), resc=float(resc.detach()))
         return LossOutput(total, parts)
+
+    # -- multiplex graphs ----------------------------------------------------------------
+
+    def layers(self, graph: HeteroData) -> list[Data]:
+        """The layers of a multiplex graph as homogeneous graphs (cached per graph, so each
+        layer keeps its sorted structure and its adaptive drop probabilities)."""
+        from ..data import multiplex_layers
+
+        edge_indices = tuple(store.edge_index for store in graph.edge_stores)
+        return self._layer_cache.get(edge_indices, lambda: multiplex_layers(graph))
+
+    def _layer_views(self, index: int) -> list[Compose]:
+        # one pair of augmenters per layer: each caches its own layer's centralities
+        while len(self._views_per_layer) <= index:
+            self._views_per_layer.append(self._make_views())
+        return self._views_per_layer[index]
+
+    def _multiplex_loss(self, graph: HeteroData, generator: torch.Generator | None) -> LossOutput:
+        layers = self.layers(graph)
+        drawn, projected = [], []
+        for index, layer in enumerate(layers):
+            self._check_graph(layer, f"layer {index} of the multiplex graph")
+            views, pair = self._project_views(layer, self._layer_views(index), generator)
+            drawn.append(views)
+            projected.append(pair)
+        pairs = [(a, b) for a in range(len(layers)) for b in range(a + 1, len(layers))]
+        node = torch.stack([self._node_loss(h1, h2) for h1, h2 in projected]).mean()
+        cross_node = (torch.stack([
+            infonce_loss(projected[a][0], projected[b][1], self.tau, self.block_size,
+                         symmetric=True) for a, b in pairs]).mean()
+            if pairs else node.new_zeros(()))
+        alpha, omega = self.weights(self.current_epoch)
+        total = node + self.cross_layer * cross_node
+        parts = {"node": float(node.detach()), "cross_node": float(cross_node.detach()),
+                 "deca": math.nan, "resc": math.nan, "cross_resc": math.nan,
+                 "alpha": alpha, "omega": omega}
+        if alpha > 0:
+            assignments = [(self._assign(h1), self._assign(h2)) for h1, h2 in projected]
+            deca = torch.stack([
+                0.5 * (deca_loss(r1, views[0].edge_index, self.lamda)
+                       + deca_loss(r2, views[1].edge_index, self.lamda))
+                for (r1, r2), views in zip(assignments, drawn)]).mean()
+            resc = torch.stack([
+                resc_loss(h1, h2, r1, r2, self.tau, self.similarity, self.gamma)
+                for (h1, h2), (r1, r2) in zip(projected, assignments)]).mean()
+            cross_resc = (torch.stack([
+                resc_loss(projected[a][0], projected[b][1], assignments[a][0],
+                          assignments[b][1], self.tau, self.similarity, self.gamma)
+                for a, b in pairs]).mean() if pairs else resc.new_zeros(()))
+            total = total + alpha * (omega * deca + (1 - omega)
+                                     * (resc + self.cross_layer * cross_resc))
+            parts.update(deca=float(deca.detach()), resc=float(resc.detach()),
+                         cross_resc=float(cross_resc.detach()))
+        return LossOutput(total, parts)
+
+    @torch.no_grad()
+    def embed(self, graph: Data | HeteroData) -> Tensor:
+        """``[N, hidden]`` encoder output on the clean graph; for a multiplex graph the layer
+        embeddings fused by ``fusion`` (``[N, hidden]`` for mean, ``[N, L·hidden]`` for concat)."""
+        if not isinstance(graph, HeteroData):
+            return super().embed(graph)
+        was_training = self.training
+        self.eval()
+        per_layer = [self.encoder(layer.x, self.adjacency(layer)) for layer in self.layers(graph)]
+        self.train(was_training)
+        if self.fusion == "concat":
+            return torch.cat(per_layer, dim=1)
+        return torch.stack(per_layer).mean(0)
