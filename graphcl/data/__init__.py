@@ -12,6 +12,7 @@ from .datasets import (
     load_dataset,
     resolve_root,
 )
+from .hetero import load_positive_pairs, load_shipped_metapaths, multiplex_layers
 from .splits import per_class_split_masks, random_split_masks
 from .synthetic import contextual_sbm
 from .validation import validate_graph
@@ -24,6 +25,9 @@ __all__ = [
     "contextual_sbm",
     "dataset_status",
     "load_dataset",
+    "load_positive_pairs",
+    "load_shipped_metapaths",
+    "multiplex_layers",
     "per_class_split_masks",
     "random_split_masks",
     "resolve_root",

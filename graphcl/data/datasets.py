@@ -17,6 +17,13 @@ The *data root* holds raw files only, in the layout PyG's and OGB's dataset clas
                                num-edge-list}.csv.gz
     <root>/ogb/ogbn_arxiv/split/time/{train,valid,test}.csv.gz
 
+Heterogeneous and multiplex graphs have no PyG class; :mod:`graphcl.data.hetero` reads
+their files (HeCo's / MEOW's / DMGI's layout, no ``raw/`` level; a lowercase folder name
+such as ``hetero/acm`` is accepted too) and caches the processed graph in the cache below::
+
+    <root>/hetero/{ACM,DBLP,Aminer,IMDB,Freebase}/{labels.npy,xy.txt,x_feat.npz,...}
+    <root>/multiplex/IMDB/imdb.pkl
+
 The root is found by :func:`resolve_root`: an explicit ``root``, else ``$GRAPHCL_DATA``,
 else ``./datasets``. It may be read-only: nothing is ever written under it.
 
@@ -86,7 +93,7 @@ from types import MappingProxyType
 from typing import Any
 
 import torch
-from torch_geometric.data import Data
+from torch_geometric.data import Data, HeteroData
 from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
 from torch_geometric.data.storage import GlobalStorage
 from torch_geometric.transforms import NormalizeFeatures
@@ -142,6 +149,11 @@ class DatasetInfo:
         source: where the raw files come from upstream.
         make_undirected: whether the loader adds reverse edges (``to_undirected``); the
             PyG classes already return undirected graphs, OGB's citation graph is directed.
+        kind: ``"homogeneous"`` (a ``Data``, loaded with ``pyg_class`` or generated),
+            ``"heterogeneous"`` or ``"multiplex"`` (a ``HeteroData`` read by
+            :mod:`graphcl.data.hetero`; ``dataset_dir`` then holds the files directly,
+            ``required_files`` are the ones the graph needs, and ``num_nodes`` counts the
+            target node type).
     """
 
     name: str
@@ -157,6 +169,7 @@ class DatasetInfo:
     source: str
     pyg_kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     make_undirected: bool = False
+    kind: str = "homogeneous"
 
     @property
     def raw_dir(self) -> str:
@@ -197,6 +210,20 @@ _OGB_ARXIV_FILES = tuple(
     + [f"split/time/{f}.csv.gz" for f in ("train", "valid", "test")]
 )
 
+def _heco(name: str, display: str, folder: str, required: tuple[str, ...], num_nodes: int,
+          num_classes: int, source: str) -> DatasetInfo:
+    # Required files only; the splits and the meta-path / pos files are optional. They must
+    # agree with graphcl.data.hetero.HETERO_SPECS (a test checks it).
+    return DatasetInfo(
+        name=name, display_name=display, pyg_class=None, class_root="",
+        dataset_dir=f"hetero/{folder}", required_files=required, num_nodes=num_nodes,
+        num_classes=num_classes, normalize_features=False, split="heco-20-40-60",
+        source=source, kind="heterogeneous",
+    )
+
+
+_HECO_SOURCE = "https://github.com/liun-online/HeCo/tree/main/data/{} (the whole folder)"
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
@@ -235,6 +262,28 @@ DATASETS: dict[str, DatasetInfo] = {
             num_nodes=169343, num_classes=40, normalize_features=False, split="ogb-time",
             source="http://snap.stanford.edu/ogb/data/nodeproppred/arxiv.zip (unzip into "
                    "<root>/ogb/ and rename the folder `arxiv` to `ogbn_arxiv`)",
+        ),
+        _heco("acm", "ACM (HeCo)", "ACM",
+              ("labels.npy", "pa.txt", "ps.txt", "p_feat.npz", "a_feat.npz"), 4019, 3,
+              _HECO_SOURCE.format("acm")),
+        _heco("dblp-hetero", "DBLP (HeCo)", "DBLP",
+              ("labels.npy", "pa.txt", "pc.txt", "pt.txt", "a_feat.npz", "p_feat.npz",
+               "t_feat.npz"), 4057, 4, _HECO_SOURCE.format("dblp")),
+        _heco("aminer", "Aminer (HeCo)", "Aminer", ("labels.npy", "pa.txt", "pr.txt"),
+              6564, 4, _HECO_SOURCE.format("aminer")),
+        _heco("imdb", "IMDB (MEOW)", "IMDB",
+              ("labels.npy", "ma.txt", "md.txt", "mk.txt", "m_feat.npz"), 4275, 3,
+              "https://github.com/jianxiangyu/MEOW/tree/main/data/imdb (the whole folder)"),
+        _heco("freebase", "Freebase (HeCo)", "Freebase",
+              ("labels.npy", "ma.txt", "md.txt", "mw.txt"), 3492, 3,
+              _HECO_SOURCE.format("freebase")),
+        DatasetInfo(
+            name="imdb-multiplex", display_name="IMDB (multiplex, DMGI)", pyg_class=None,
+            class_root="", dataset_dir="multiplex/IMDB", required_files=("imdb.pkl",),
+            num_nodes=3550, num_classes=3, normalize_features=False, split="dmgi",
+            source="https://github.com/Cloudy1225/MGFNN/blob/main/data/imdb.pkl (DMGI's "
+                   "IMDB, re-packed by MGFNN)",
+            kind="multiplex",
         ),
         DatasetInfo(
             name="synthetic", display_name="Synthetic CSBM",
@@ -304,6 +353,20 @@ def _known_names() -> str:
     return ", ".join(list(DATASETS) + ["synthetic-<N>", "synthetic-<N>k"])
 
 
+def _dataset_path(root: Path, info: DatasetInfo) -> Path:
+    """The directory of ``info``'s files under ``root``: ``root / info.dataset_dir``; for
+    heterogeneous and multiplex datasets (HeCo's folders are lowercase upstream) the
+    lowercase folder name is tried next, and a complete folder is preferred."""
+    path = root / info.dataset_dir
+    if info.kind == "homogeneous":
+        return path
+    candidates = [path, path.with_name(path.name.lower())]
+    for candidate in candidates:
+        if candidate.is_dir() and not _missing_files(candidate, info):
+            return candidate
+    return next((c for c in candidates if c.is_dir()), path)
+
+
 def _missing_files(dataset_root: Path, info: DatasetInfo) -> list[str]:
     return [f for f in info.required_files if not (dataset_root / f).is_file()]
 
@@ -317,17 +380,17 @@ def dataset_status(root: str | os.PathLike[str] | None = None) -> list[dict[str,
     Returns:
         One dict per entry of :data:`DATASETS`, in its order, with keys ``name``,
         ``display_name``, ``available`` (bool), ``path`` (the directory expected to hold
-        ``raw/``; ``None`` for synthetic data), ``required`` and ``missing`` (the files
-        read, and those absent, relative to ``path``), ``num_nodes``, ``num_classes`` and
-        ``source``.
+        ``raw/``, or the files themselves for heterogeneous / multiplex data; ``None`` for
+        synthetic data), ``required`` and ``missing`` (the files read, and those absent,
+        relative to ``path``), ``num_nodes``, ``num_classes``, ``source`` and ``kind``.
     """
     resolved = resolve_root(root)
     status = []
     for info in DATASETS.values():
-        if info.pyg_class is None:
+        if info.pyg_class is None and not info.required_files:  # generated, no files
             path, missing = None, []
         else:
-            path = resolved / info.dataset_dir
+            path = _dataset_path(resolved, info)
             missing = _missing_files(path, info)
         status.append({
             "name": info.name,
@@ -339,6 +402,7 @@ def dataset_status(root: str | os.PathLike[str] | None = None) -> list[dict[str,
             "num_nodes": info.num_nodes,
             "num_classes": info.num_classes,
             "source": info.source,
+            "kind": info.kind,
         })
     return status
 
@@ -516,8 +580,8 @@ def load_dataset(
     root: str | os.PathLike[str] | None = None,
     *,
     normalize_features: bool = True,
-) -> Data:
-    """Load a named node-classification dataset as one ``torch_geometric.data.Data``.
+) -> Data | HeteroData:
+    """Load a named node-classification dataset as one ``Data`` (or ``HeteroData``).
 
     Names are case-insensitive, with ``_`` and spaces read as ``-`` (``"Cora"``,
     ``"amazon_photo"``, ``"Coauthor CS"``): ``cora``, ``citeseer``, ``pubmed``,
@@ -525,6 +589,9 @@ def load_dataset(
     ``wikics``, ``ogbn-arxiv``; and, needing no files, ``synthetic`` (the default
     :func:`~graphcl.data.contextual_sbm`, 2,000 nodes) and ``synthetic-<N>`` /
     ``synthetic-<N>k`` (``N`` or ``N * 1000`` nodes, mean degree 10, 128 features, seed 0).
+    Heterogeneous graphs ``acm``, ``dblp-hetero`` (HeCo's; plain ``dblp`` is
+    CitationFull-DBLP), ``aminer``, ``freebase`` (HeCo), ``imdb`` (MEOW) and the multiplex
+    ``imdb-multiplex`` (DMGI) are returned as ``HeteroData``, described below.
 
     Real datasets are read from the data root (see :func:`resolve_root` and this module's
     docstring for the layout) with PyG's / OGB's own classes; processed files go to the
@@ -545,6 +612,32 @@ def load_dataset(
       as 1-D masks; synthetic graphs a random 10/10/80 split; Amazon and Coauthor none
       (they have no standard split: use :func:`~graphcl.data.random_split_masks`);
     * ``name``: the canonical name (e.g. ``"amazon-photo"``).
+
+    A heterogeneous graph (``kind == "heterogeneous"`` in :data:`DATASETS`) is a
+    ``HeteroData`` with full type names (ACM ``paper``/``author``/``subject``; DBLP
+    ``author``/``paper``/``term``/``conference``; Aminer ``paper``/``author``/``reference``;
+    IMDB ``movie``/``actor``/``director``/``keyword``; Freebase
+    ``movie``/``director``/``actor``/``writer``; the target type first), holding:
+
+    * per node type ``x`` float32 ``[N_t, F_t]``, never normalised (``normalize_features``
+      is ignored: the methods normalise): dense from ``<t>_feat.npz``, or a torch sparse
+      CSR tensor above 50M entries (DBLP's papers); a type without a feature file gets the
+      one-hot identity as a sparse CSR ``[N_t, N_t]`` tensor and ``one_hot = True``
+      (``False`` elsewhere); ``num_nodes``;
+    * per relation file ``xy.txt`` the edge types ``(x, "to", y)`` and ``(y, "to", x)``,
+      int64 ``[2, E]``, deduplicated, sorted, each the transpose of the other;
+    * on the target type: ``y`` int64 ``[N]`` (classes ``0..C-1``) and, per label rate
+      ``r`` in ``data.label_rates`` (20/40/60 labelled nodes per class, those whose files
+      exist), bool masks ``train_mask_r``, ``val_mask_r``, ``test_mask_r``;
+    * ``data.target_node_type``, ``data.label_rates`` and ``data.name``.
+
+    ``imdb-multiplex`` has one node type ``movie`` (``x`` dense float32 ``[3550, 2000]``,
+    ``y``, ``train_mask`` / ``val_mask`` / ``test_mask`` with 300/300/2950 nodes) and one
+    undirected edge type ``("movie", layer, "movie")`` per layer in ``data.layers``
+    (``["MDM", "MAM"]``), both directions, no self-loops; see
+    :func:`~graphcl.data.multiplex_layers`. The shipped meta-path and positive-pair files
+    are read by :func:`~graphcl.data.load_shipped_metapaths` and
+    :func:`~graphcl.data.load_positive_pairs`.
 
     Args:
         name: dataset name, see above.
@@ -567,6 +660,11 @@ def load_dataset(
     info = DATASETS.get(canonical)
     if info is None:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {_known_names()}")
+
+    if info.kind != "homogeneous":
+        from .hetero import load_registered  # imports this module: load it lazily
+
+        return load_registered(info, root)
 
     data_root, origin = _resolve_root_and_origin(root)
     missing = _missing_files(data_root / info.dataset_dir, info)

@@ -282,7 +282,7 @@ def _validate_hetero(data: HeteroData, name: str) -> None:
     for node_type in data.node_types:
         store = data[node_type]
         where = f"{name}[{node_type!r}]"
-        view = Data(**{key: store[key] for key in store.keys() if key != "num_nodes"})
+        view = Data(**{key: value for key, value in store.items() if key != "num_nodes"})
         if "num_nodes" in store:
             view.num_nodes = store.num_nodes
         _num_nodes(view, where)  # type and consistency checks with the precise messages

@@ -6,6 +6,18 @@ standard deviation (``ddof=0``) and the raw values.
 """
 
 from graphcl.eval.clustering import kmeans_scores
+from graphcl.eval.hetero import (
+    HECO_EVAL_SETTINGS,
+    HECO_RATES,
+    MEOW_EVAL_SETTINGS,
+    REPEATED_SELECTIONS,
+    evaluate_dmgi,
+    evaluate_heco,
+    heco_splits,
+    repeated_linear_probe,
+    roc_auc_ovr,
+    similarity_at_k,
+)
 from graphcl.eval.metrics import METRIC_NAMES, EvalResult, classification_metrics, summarize
 from graphcl.eval.probe import SELECTIONS, linear_probe
 from graphcl.eval.protocols import (
@@ -17,16 +29,26 @@ from graphcl.eval.protocols import (
 )
 
 __all__ = [
+    "HECO_EVAL_SETTINGS",
+    "HECO_RATES",
+    "MEOW_EVAL_SETTINGS",
     "METRIC_NAMES",
     "PROTOCOLS",
+    "REPEATED_SELECTIONS",
     "SELECTIONS",
     "EvalResult",
     "classification_metrics",
     "evaluate",
     "evaluate_clean",
+    "evaluate_dmgi",
     "evaluate_gca",
     "evaluate_grace",
+    "evaluate_heco",
+    "heco_splits",
     "kmeans_scores",
     "linear_probe",
+    "repeated_linear_probe",
+    "roc_auc_ovr",
+    "similarity_at_k",
     "summarize",
 ]

@@ -1,10 +1,13 @@
-"""Node-classification protocols on frozen embeddings: ``clean`` and ``grace``.
+"""Node-classification protocols on frozen embeddings, and the :data:`PROTOCOLS` registry.
 
 * ``clean``: a torch linear probe per split, test metrics at the best validation epoch
   (:func:`evaluate_clean`). This is the protocol to report.
 * ``grace``: a faithful, seeded re-implementation of the official GRACE evaluation
   (CRIPAC-DIG/GRACE ``eval.py``), used by GRACE, GCA and many follow-ups
   (:func:`evaluate_grace`). Use it to compare with those papers' tables.
+* ``gca``: GCA's random-split probe (:func:`evaluate_gca`).
+* ``heco`` and ``dmgi``: the fixed-split, repeated-probe protocols of HeCo/MEOW and DMGI
+  for heterogeneous and multiplex graphs, in :mod:`graphcl.eval.hetero`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import normalize as l2_normalize_rows
 from torch import Tensor
 
+from graphcl.eval.hetero import evaluate_dmgi, evaluate_heco
 from graphcl.eval.metrics import EvalResult, classification_metrics, summarize
 from graphcl.eval.probe import _as_embeddings, _as_index, _as_labels, linear_probe
 
@@ -327,6 +331,8 @@ PROTOCOLS: dict[str, Callable[..., EvalResult]] = {
     "clean": evaluate_clean,
     "grace": evaluate_grace,
     "gca": evaluate_gca,
+    "heco": evaluate_heco,
+    "dmgi": evaluate_dmgi,
 }
 
 
@@ -339,7 +345,9 @@ def evaluate(
         embeddings: ``[N, d]`` floating embeddings.
         y: ``[N]`` integer labels.
         protocol: ``"clean"`` (:func:`evaluate_clean`), ``"grace"``
-            (:func:`evaluate_grace`) or ``"gca"`` (:func:`evaluate_gca`).
+            (:func:`evaluate_grace`), ``"gca"`` (:func:`evaluate_gca`), ``"heco"``
+            (:func:`~graphcl.eval.hetero.evaluate_heco`, needs ``splits=``) or ``"dmgi"``
+            (:func:`~graphcl.eval.hetero.evaluate_dmgi`, needs the three masks).
         **kwargs: keyword arguments of the chosen protocol.
 
     Returns:

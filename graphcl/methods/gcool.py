@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.data import Data, HeteroData
 
 from ..augment import AdaptiveEdgeDropping, AdaptiveFeatureMasking, Compose
