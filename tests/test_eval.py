@@ -447,3 +447,42 @@ def test_gca_protocol_is_random_splits_at_best_validation():
     assert result.metrics["accuracy"]["mean"] > 95
     again = evaluate(z, y, protocol="gca", num_splits=2, epochs=200)
     assert again.metrics == result.metrics
+
+
+def test_gcool_protocol_is_the_max_test_probe_on_a_seeded_random_split():
+    from graphcl.eval import evaluate_gcool
+
+    generator = torch.Generator().manual_seed(3)
+    y = torch.arange(300) % 3
+    embeddings = torch.nn.functional.one_hot(y, 3).float() * 2 + torch.randn(
+        300, 3, generator=generator)
+    result = evaluate_gcool(embeddings, y, seed=5, epochs=60)
+    assert result.protocol == "gcool"
+    train, val, test = _random_split(300, 0.1, 0.1, 5)
+    expected = linear_probe(embeddings, y, train, val, test, epochs=60, lr=0.01,
+                            weight_decay=1e-5, eval_every=5, normalize=False,
+                            select="max_test", select_metric="micro_f1", seed=5)
+    assert result.metrics["micro_f1"]["mean"] == pytest.approx(expected["test"]["micro_f1"])
+    assert result.metrics["macro_f1"]["mean"] == pytest.approx(expected["test"]["macro_f1"])
+    # the optimistic number is never below the honest one on the same split
+    honest = linear_probe(embeddings, y, train, val, test, epochs=60, lr=0.01,
+                          weight_decay=1e-5, eval_every=5, normalize=False, seed=5)
+    assert expected["test"]["micro_f1"] >= honest["test"]["micro_f1"]
+
+
+def test_gcool_protocol_uses_wikics_columns():
+    from graphcl.eval import evaluate_gcool
+
+    y = torch.arange(100) % 2
+    embeddings = torch.nn.functional.one_hot(y, 2).float()
+    train = torch.zeros(100, 4, dtype=torch.bool)
+    train[:20] = True
+    val = torch.zeros(100, 4, dtype=torch.bool)
+    val[20:40] = True
+    test = torch.zeros(100, dtype=torch.bool)
+    test[40:] = True
+    result = evaluate_gcool(embeddings, y, train_mask=train, val_mask=val, test_mask=test,
+                            epochs=300)
+    assert len(result.details) == 4
+    assert [d["num_train"] for d in result.details] == [20] * 4
+    assert result.metrics["micro_f1"]["mean"] == pytest.approx(100.0)

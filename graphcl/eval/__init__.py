@@ -25,6 +25,7 @@ from graphcl.eval.protocols import (
     evaluate,
     evaluate_clean,
     evaluate_gca,
+    evaluate_gcool,
     evaluate_grace,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "evaluate_clean",
     "evaluate_dmgi",
     "evaluate_gca",
+    "evaluate_gcool",
     "evaluate_grace",
     "evaluate_heco",
     "heco_splits",
