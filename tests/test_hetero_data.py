@@ -247,6 +247,11 @@ def test_real_multiplex_imdb(shared):
     for graph in layers:
         validate_graph(graph)
     validate_graph(data)
+    # row-normalized by default, as DMGI/HDMI preprocess; raw bag-of-words counts on request
+    sums = movie.x.sum(1)
+    assert torch.allclose(sums[sums > 0], torch.ones_like(sums[sums > 0]))
+    raw = load_dataset("imdb-multiplex", SHARED_ROOT, normalize_features=False)["movie"].x
+    assert raw.sum(1).max() > 1 and torch.equal(raw > 0, movie.x > 0)
 
 
 @needs("hetero", "ACM")

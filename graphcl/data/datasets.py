@@ -280,7 +280,7 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             name="imdb-multiplex", display_name="IMDB (multiplex, DMGI)", pyg_class=None,
             class_root="", dataset_dir="multiplex/IMDB", required_files=("imdb.pkl",),
-            num_nodes=3550, num_classes=3, normalize_features=False, split="dmgi",
+            num_nodes=3550, num_classes=3, normalize_features=True, split="dmgi",
             source="https://github.com/Cloudy1225/MGFNN/blob/main/data/imdb.pkl (DMGI's "
                    "IMDB, re-packed by MGFNN)",
             kind="multiplex",
@@ -632,6 +632,7 @@ def load_dataset(
     * ``data.target_node_type``, ``data.label_rates`` and ``data.name``.
 
     ``imdb-multiplex`` has one node type ``movie`` (``x`` dense float32 ``[3550, 2000]``,
+    row-normalized unless ``normalize_features=False``, as DMGI's and HDMI's preprocessing,
     ``y``, ``train_mask`` / ``val_mask`` / ``test_mask`` with 300/300/2950 nodes) and one
     undirected edge type ``("movie", layer, "movie")`` per layer in ``data.layers``
     (``["MDM", "MAM"]``), both directions, no self-loops; see
@@ -664,7 +665,10 @@ def load_dataset(
     if info.kind != "homogeneous":
         from .hetero import load_registered  # imports this module: load it lazily
 
-        return load_registered(info, root)
+        data = load_registered(info, root)
+        if normalize_features and info.normalize_features:
+            data = NormalizeFeatures()(data)  # per node store
+        return data
 
     data_root, origin = _resolve_root_and_origin(root)
     missing = _missing_files(data_root / info.dataset_dir, info)
