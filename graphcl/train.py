@@ -148,6 +148,10 @@ class Trainer:
         sparse_features: ``"auto"`` stores ``x`` as a sparse CSR matrix when at most 5% of
             it is non-zero (bag-of-words benchmarks: the first layer then costs O(nnz));
             ``False`` keeps it dense. Results are the same up to float rounding.
+        early_stopping: patience in epochs (``None``: off). Stop once the training loss has
+            not decreased for this many consecutive epochs, then reload the weights that
+            produced the lowest loss (each epoch's loss is that of the weights before its
+            step), as HeCo's and DGI's official loops do with ``patience``.
     """
 
     def __init__(self, method: Method, graph: Data, *, epochs: int, lr: float = 1e-3,
@@ -155,9 +159,15 @@ class Trainer:
                  run_dir: str | Path | None = None, checkpoint_every: int = 50,
                  progress: bool = True,
                  callback: Callable[[int, dict], None] | None = None,
-                 sparse_features: str | bool = "auto") -> None:
+                 sparse_features: str | bool = "auto",
+                 early_stopping: int | None = None) -> None:
         if epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
+        if early_stopping is not None and (isinstance(early_stopping, bool)
+                                           or not isinstance(early_stopping, int)
+                                           or early_stopping < 1):
+            raise ValueError(f"early_stopping must be a positive int (patience) or None, got "
+                             f"{early_stopping!r}")
         self.device = resolve_device(device)
         self.method = method.to(self.device)
         self.graph = graph.to(self.device)
@@ -174,6 +184,10 @@ class Trainer:
         self.callback = callback
         self.epoch = 0
         self.history: list[dict] = []
+        self.early_stopping = early_stopping
+        # best loss, its epoch (1-based), the weights that produced it, epochs since, stopped
+        self.best = {"loss": float("inf"), "epoch": 0, "state": None, "stale": 0,
+                     "stopped": False}
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -195,6 +209,7 @@ class Trainer:
             "numpy_rng": np.random.get_state(),
             "python_rng": random.getstate(),
             "history": self.history,
+            "best": self.best,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -208,6 +223,8 @@ class Trainer:
         random.setstate(state["python_rng"])
         self.epoch = state["epoch"]
         self.history = list(state.get("history", []))
+        if "best" in state:
+            self.best = state["best"]
 
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoint.pt`` atomically (a kill mid-write leaves the previous one)."""
@@ -266,12 +283,22 @@ class Trainer:
                 f"the loss became {float(output.total.detach())} at epoch {self.epoch + 1}; lower the "
                 "learning rate or raise the temperature"
             )
+        if self.early_stopping is not None:
+            self._track_best(float(output.total.detach()))
         output.total.backward()
         self.optimizer.step()
         record = {"epoch": self.epoch + 1, "loss": float(output.total.detach())}
         record.update({key: float(value) for key, value in output.parts.items()})
         record["seconds"] = time.perf_counter() - start
         return record
+
+    def _track_best(self, loss: float) -> None:
+        """Early stopping: remember the weights of the lowest loss (before this step)."""
+        if loss < self.best["loss"]:
+            self.best.update(loss=loss, epoch=self.epoch + 1, stale=0, state={
+                key: value.detach().clone() for key, value in self.method.state_dict().items()})
+        else:
+            self.best["stale"] += 1
 
     def fit(self, resume: bool = False) -> list[dict]:
         """Train up to ``epochs``; with ``resume`` continue from ``checkpoint.pt`` if present.
@@ -285,7 +312,7 @@ class Trainer:
                    desc=f"{self.method.name}", unit="epoch", dynamic_ncols=True)
         try:
             with _terminate_as_interrupt():
-                while self.epoch < self.epochs:
+                while self.epoch < self.epochs and not self.best["stopped"]:
                     record = self.train_epoch()
                     self.epoch += 1
                     self.history.append(record)
@@ -294,6 +321,9 @@ class Trainer:
                     bar.set_postfix(loss=f"{record['loss']:.4f}")
                     if self.callback is not None:
                         self.callback(self.epoch, record)
+                    if self.early_stopping is not None \
+                            and self.best["stale"] >= self.early_stopping:
+                        self.best["stopped"] = True
                     if self.checkpoint_every and self.epoch % self.checkpoint_every == 0:
                         self.save_checkpoint()
         except KeyboardInterrupt:
@@ -301,6 +331,8 @@ class Trainer:
             raise
         finally:
             bar.close()
+        if self.early_stopping is not None and self.best["state"] is not None:
+            self.method.load_state_dict(self.best["state"])
         self.save_checkpoint()
         return self.history
 
@@ -378,7 +410,7 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
         method, graph, epochs=int(train_cfg.get("epochs", 200)), lr=float(train_cfg.get("lr", 1e-3)),
         weight_decay=float(train_cfg.get("weight_decay", 0.0)), seed=seed, device=device,
         run_dir=run_dir, checkpoint_every=int(train_cfg.get("checkpoint_every", 50)),
-        progress=progress)
+        progress=progress, early_stopping=train_cfg.get("early_stopping"))
     if run_dir is not None:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(run_dir) / "config.yaml", "w") as handle:

@@ -18,12 +18,21 @@ from .infonce import (
     infonce_loss,
     infonce_loss_dense,
 )
+from .positives import (
+    PositivePairTiles,
+    PositiveSetInfoNCE,
+    positive_set_infonce,
+    positive_set_infonce_dense,
+    positive_set_infonce_directions,
+)
 
 __all__ = [
     "ClusterNegativeWeights",
     "GRACELoss",
     "InfoNCELoss",
     "LowRankNegativeWeights",
+    "PositivePairTiles",
+    "PositiveSetInfoNCE",
     "community_prototypes",
     "deca_loss",
     "deca_loss_dense",
@@ -32,6 +41,9 @@ __all__ = [
     "grace_loss_dense",
     "infonce_loss",
     "infonce_loss_dense",
+    "positive_set_infonce",
+    "positive_set_infonce_dense",
+    "positive_set_infonce_directions",
     "resc_loss",
     "soft_assignments",
 ]

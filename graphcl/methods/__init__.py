@@ -4,5 +4,6 @@ from .base import METHODS, LossOutput, Method, build_method, register_method
 from .gca import GCA
 from .gcool import GCooL
 from .grace import GRACE
+from .heco import HeCo
 
-__all__ = ["GCA", "GRACE", "METHODS", "GCooL", "LossOutput", "Method", "build_method", "register_method"]
+__all__ = ["GCA", "GRACE", "METHODS", "GCooL", "HeCo", "LossOutput", "Method", "build_method", "register_method"]

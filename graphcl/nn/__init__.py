@@ -21,6 +21,13 @@ from .encoders import (
     SAGELayer,
     make_activation,
 )
+from .hetero import (
+    HeteroInputProjection,
+    MetaPathEncoder,
+    NeighborAttention,
+    SchemaEncoder,
+    SemanticAttention,
+)
 from .segment import get_segment_backend, segment_sum, set_segment_backend
 
 __all__ = [
@@ -33,9 +40,14 @@ __all__ = [
     "GCNLayer",
     "GINLayer",
     "GNNEncoder",
+    "HeteroInputProjection",
     "LinearLayer",
+    "MetaPathEncoder",
+    "NeighborAttention",
     "ProjectionHead",
     "SAGELayer",
+    "SchemaEncoder",
+    "SemanticAttention",
     "SparseAdjacency",
     "StructureCache",
     "gcn_adjacency",
