@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from test_eval import blobs
 
 from graphcl.eval import (
     HECO_EVAL_SETTINGS,
@@ -33,16 +34,6 @@ def _single_intra_op_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def blobs(num_nodes: int, num_classes: int, dim: int, spread: float, seed: int = 0):
-    """Gaussian clusters around orthogonal centres; small ``spread`` = separable."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(num_nodes) % num_classes
-    labels = labels[torch.randperm(num_nodes, generator=generator)]
-    centres = torch.eye(num_classes, dim) * 3.0
-    points = centres[labels] + spread * torch.randn(num_nodes, dim, generator=generator)
-    return points, labels
 
 
 def rate_splits(y: torch.Tensor, rates=(20, 40, 60), num_val: int = 60, seed: int = 0):

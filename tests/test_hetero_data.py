@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from test_data import _snapshot
 from torch_geometric.data import Data, HeteroData
 from torch_geometric.utils import contains_self_loops, is_undirected
 
@@ -52,16 +53,6 @@ def needs(*parts: str):
         not _has(*parts),
         reason=f"raw files absent: {'/'.join(parts)} (set GRAPHCL_DATA or provide "
                "<repo>/../shared/datasets)")
-
-
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    entries = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for entry in dirnames + filenames:
-            path = Path(dirpath) / entry
-            stat = path.lstat()
-            entries[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
-    return entries
 
 
 @pytest.fixture(autouse=True)
