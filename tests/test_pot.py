@@ -117,17 +117,21 @@ def test_relu_relaxation_sandwiches_the_activation(alpha):
     a, b = torch.randn(500, generator=g, dtype=torch.float64), torch.randn(500, generator=g, dtype=torch.float64)
     lower, upper = torch.minimum(a, b), torch.maximum(a, b)
     lower[:5] = upper[:5] = 0.0
-    slope, intercept = relu_relaxation(lower, upper, alpha)
+    slope, offset = relu_relaxation(lower, upper, alpha)
     for t in torch.linspace(0, 1, 11, dtype=torch.float64):
         y = lower + t * (upper - lower)
         act = torch.where(y >= 0, y, alpha * y)
         assert bool((slope * y <= act + 1e-12).all())
-        assert bool((act <= slope * (y + intercept) + 1e-12).all())
+        assert bool((act <= slope * y + offset + 1e-12).all())
     # the upper line is the chord: exact at both ends of an unstable interval
     unstable = (lower < 0) & (upper > 0)
-    at_l = slope * (lower + intercept)
+    at_l = slope * lower + offset
     assert torch.allclose(at_l[unstable], alpha * lower[unstable])
-    assert torch.allclose((slope * (upper + intercept))[unstable], upper[unstable])
+    assert torch.allclose((slope * upper + offset)[unstable], upper[unstable])
+    # the official get_alpha_beta form slope·(y + β), β = (α−1)ul/(u−αl)
+    beta = (alpha - 1) * upper * lower / (upper - alpha * lower)
+    assert torch.allclose(offset[unstable], (slope * beta)[unstable])
+    assert bool((offset[~unstable] == 0).all())
 
 
 def test_contrastive_direction_is_positive_minus_mean_negative():
@@ -457,7 +461,7 @@ def test_pot_recompute_gives_the_same_loss_and_gradients():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.25])
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 1.0])
 def test_relu_relaxation_gradients_match_autograd_of_the_formula(alpha):
     g = torch.Generator().manual_seed(4)
     a, b = torch.randn(300, generator=g, dtype=torch.float64), torch.randn(300, generator=g, dtype=torch.float64)
@@ -471,9 +475,27 @@ def test_relu_relaxation_gradients_match_autograd_of_the_formula(alpha):
     ref_slope = torch.where(unstable, (up - alpha * lo) / (up - lo),
                             torch.where(upper <= 0, torch.full_like(lower, alpha), torch.ones_like(lower)))
     ref_intercept = torch.where(unstable, (alpha - 1) * up * lo / (up - alpha * lo), torch.zeros_like(lower))
+    ref_offset = ref_slope * ref_intercept
     weights = torch.randn(2, 300, generator=g, dtype=torch.float64)
     ours = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, relu_relaxation(lower, upper, alpha))),
                                (lower, upper))
-    ref = torch.autograd.grad((weights[0] * ref_slope).sum() + (weights[1] * ref_intercept).sum(),
+    ref = torch.autograd.grad((weights[0] * ref_slope).sum() + (weights[1] * ref_offset).sum(),
                               (lower, upper))
     assert all(torch.allclose(x, y) for x, y in zip(ours, ref))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 1.0])
+def test_relu_relaxation_gradients_are_finite_and_zero_on_stable_entries(alpha):
+    # degenerate and one-signed intervals hit the denominators' floor; the masked derivative
+    # must stay exactly zero there (no inf·0), also in float32
+    lower = torch.tensor([0.0, -1e-30, 0.0, 1e-30, -3.0, 2.0, -2.0, -1e-20], requires_grad=True)
+    upper = torch.tensor([0.0, 0.0, 1e-30, 2e-30, -1e-30, 5.0, 1.0, 1e-20], requires_grad=True)
+    slope, offset = relu_relaxation(lower, upper, alpha)
+    grad_lower, grad_upper = torch.autograd.grad(slope.sum() + 3 * offset.sum(), (lower, upper))
+    assert torch.isfinite(grad_lower).all() and torch.isfinite(grad_upper).all()
+    assert torch.isfinite(slope).all() and torch.isfinite(offset).all()
+    assert (grad_lower[:6] == 0).all() and (grad_upper[:6] == 0).all()
+    expected_slope = torch.tensor([alpha, alpha, 1.0, 1.0, alpha, 1.0])
+    assert torch.allclose(slope[:6], expected_slope) and (offset[:6] == 0).all()
+    if alpha < 1:  # unstable entries do move the lines
+        assert grad_lower[6] != 0 and grad_upper[6] != 0

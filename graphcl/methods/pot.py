@@ -34,11 +34,10 @@ from ..augment.base import Augmenter
 from ..nn.bounds import (
     AdjacencyInterval,
     check_bound_encoder,
-    clean_hidden_layers,
+    clean_layer_transforms,
     compactness_lower_bound,
     compactness_surrogate,
     contrastive_direction,
-    input_transform,
 )
 from .base import LossOutput, Method, TwoViewMethod, build_method, register_method
 
@@ -205,18 +204,15 @@ class POT(Method):
         clean_x = graph.x
         scores = []
         if bound == "surrogate":
-            shared = input_transform(encoder, clean_x)  # X W₁ once for both views
             clean_adjacency = self.base.adjacency(graph)
-            hidden = (clean_hidden_layers(encoder, clean_x, clean_adjacency, shared)
-                      if len(encoder.layers) > 1 else [])
+            shared = clean_layer_transforms(encoder, clean_x, clean_adjacency)
         for view, other in ((0, z2), (1, z1)):
             x = clean_x if self.clean_features else encoded.views[view].x
             direction = contrastive_direction(other if nodes is None else other[nodes])
             interval = self.interval(graph, view)
             if bound == "surrogate":
                 arguments = (encoder, x, interval, encoded.adjacencies[view], direction, nodes,
-                             clean_adjacency, hidden if self.clean_features else None,
-                             shared if self.clean_features else None)
+                             clean_adjacency, shared if self.clean_features else None)
                 if self._recompute(graph.num_nodes) and torch.is_grad_enabled():
                     # keep only the inputs; the [N, 2d] intermediates are rebuilt in backward
                     scores.append(checkpoint(compactness_surrogate, *arguments,

@@ -48,12 +48,11 @@ __all__ = [
     "AdjacencyInterval",
     "activation_slope",
     "check_bound_encoder",
-    "clean_hidden_layers",
+    "clean_layer_transforms",
     "compactness_lower_bound",
     "compactness_surrogate",
     "contrastive_direction",
     "deletion_budget",
-    "input_transform",
     "relu_relaxation",
 ]
 
@@ -249,11 +248,6 @@ def _layer_slopes(encoder: GNNEncoder) -> list[float]:
             for k in range(len(encoder.layers))]
 
 
-def input_transform(encoder: GNNEncoder, x: Tensor) -> Tensor:
-    """``X W_1`` of the encoder's first layer (``[N, d_1]``), to share between calls."""
-    return _transform(encoder.layers[0], x)
-
-
 def _transform(layer: GCNLayer, x: Tensor) -> Tensor:
     """``x W`` of a GCN layer (no bias, no propagation)."""
     if is_sparse_features(x):
@@ -269,12 +263,13 @@ def relu_relaxation(lower: Tensor, upper: Tensor, negative_slope: float) -> tupl
     """Linear relaxation of ``σ(y) = max(y, α·y)`` on ``y ∈ [lower, upper]`` (CROWN/Fast-Lin,
     one slope for both lines, as POT's ``get_alpha_beta``).
 
-    Returns ``(slope, intercept)`` with, for every ``y`` in the interval,
-    ``slope·y <= σ(y) <= slope·(y + intercept)``: the intercept is written *before* the
-    slope, so ``slope·(y + intercept)`` is the chord through ``(l, σ(l))`` and ``(u, σ(u))``:
-    ``slope = (u − αl)/(u − l)``, ``intercept = (α − 1)·u·l/(u − αl)`` for ``l < 0 < u``;
-    slope 1 (``l >= 0``) or ``α`` (``u <= 0``, which wins when ``l = u = 0``) and intercept 0
-    otherwise.
+    Returns ``(slope, offset)`` with, for every ``y`` in the interval,
+    ``slope·y <= σ(y) <= slope·y + offset``; the upper line is the chord through
+    ``(l, σ(l))`` and ``(u, σ(u))``: ``slope = (u − αl)/(u − l)``,
+    ``offset = (α − 1)·u·l/(u − l)`` for ``l < 0 < u``; slope 1 (``l >= 0``) or ``α``
+    (``u <= 0``, which wins when ``l = u = 0``) and offset 0 otherwise. POT's code writes the
+    upper line as ``slope·(y + β)``: ``offset = slope·β``, which is what its backward
+    substitution multiplies out (``Λ·Δ``), so it is returned directly.
 
     Shapes: ``lower``, ``upper`` ``[..]`` → two tensors of the same shape.
     """
@@ -284,43 +279,42 @@ def relu_relaxation(lower: Tensor, upper: Tensor, negative_slope: float) -> tupl
 class _ChordRelaxation(torch.autograd.Function):
     """:func:`relu_relaxation` with hand-written derivatives: saves the two bounds instead of
     the dozen elementwise intermediates autograd would keep (the POT term's main memory and
-    time on small graphs). Non-zero derivatives exist on unstable entries only:
-    ``∂a/∂u = (α−1)l/(u−l)²``, ``∂a/∂l = (1−α)u/(u−l)²``, ``∂β/∂u = −(α−1)αl²/(u−αl)²``,
-    ``∂β/∂l = (α−1)u²/(u−αl)²``."""
+    time on small graphs).
+
+    With ``h = max(u, 0)``, ``m = min(l, 0)``, ``w = h − m``, ``r = h/w`` and ``q = −m/w``:
+    ``slope = α + (1 − α)·r`` and ``offset = (α − 1)·r·m``, which give 1 / 0 when ``l >= 0``,
+    α / 0 when ``u <= 0`` and the chord otherwise with no branch (comparisons and
+    ``torch.where`` cost 5–15 elementwise products each on the CPU, and this runs on every
+    hidden entry of both views). On unstable entries (zero elsewhere):
+    ``∂slope/∂u = (1−α)·q/w``, ``∂slope/∂l = (1−α)·r/w``, ``∂offset/∂u = (1−α)·q²``,
+    ``∂offset/∂l = (α−1)·r²``."""
 
     @staticmethod
     def forward(ctx, lower: Tensor, upper: Tensor, alpha: float):
-        # with l⁻ = min(l, 0) and u⁺ = max(u, 0) the chord formula covers every case at
-        # once: l >= 0 gives slope 1, u <= 0 gives α (also when l = u = 0), intercepts 0
-        low, high = lower.clamp(max=0), upper.clamp(min=0)
-        width = high - low
-        top = high - alpha * low
-        has_width = width > 0
-        slope = torch.where(has_width, top / torch.where(has_width, width, torch.ones_like(width)),
-                            torch.full_like(width, alpha))
-        has_top = top > 0
-        intercept = torch.where(has_top, (alpha - 1.0) * high * low
-                                / torch.where(has_top, top, torch.ones_like(top)),
-                                torch.zeros_like(top))
+        high, low = upper.clamp(min=0), lower.clamp(max=0)
+        # w = 0 only where h = m = 0: any positive floor gives the limits slope α, offset 0
+        ratio = high / (high - low).clamp_(min=torch.finfo(lower.dtype).tiny)
+        slope = (1.0 - alpha) * ratio + alpha
+        offset = ratio.mul_(low).mul_(alpha - 1.0)
         ctx.save_for_backward(lower, upper)
         ctx.alpha = alpha
-        return slope, intercept
+        return slope, offset
 
     @staticmethod
-    def backward(ctx, grad_slope: Tensor, grad_intercept: Tensor):
+    def backward(ctx, grad_slope: Tensor, grad_offset: Tensor):
         lower, upper = ctx.saved_tensors
-        alpha = ctx.alpha
-        unstable = (lower < 0) & (upper > 0)
-        lo = torch.where(unstable, lower, torch.full_like(lower, -1.0))
-        up = torch.where(unstable, upper, torch.ones_like(upper))
-        width2 = (up - lo) ** 2
-        top2 = (up - alpha * lo) ** 2
-        grad_upper = grad_slope * (alpha - 1.0) * lo / width2 \
-            - grad_intercept * (alpha - 1.0) * alpha * lo * lo / top2
-        grad_lower = grad_slope * (1.0 - alpha) * up / width2 \
-            + grad_intercept * (alpha - 1.0) * up * up / top2
-        zero = torch.zeros_like(grad_upper)
-        return torch.where(unstable, grad_lower, zero), torch.where(unstable, grad_upper, zero), None
+        scale = 1.0 - ctx.alpha
+        high, low = upper.clamp(min=0), lower.clamp(max=0)
+        # sqrt(tiny) keeps 1/w finite where h = m = 0; r, q <= 1 everywhere, and the mask
+        # zeroes the stable entries, whose r or q is 1 without a derivative
+        inv_width = (high - low).clamp_(min=torch.finfo(lower.dtype).tiny ** 0.5).reciprocal_()
+        ratio_high, ratio_low = high.mul_(inv_width), low.mul_(inv_width).neg_()
+        unstable = ratio_high * ratio_low
+        unstable = unstable.sign_().mul_(scale)
+        per_width = grad_slope * inv_width
+        grad_upper = (grad_offset * ratio_low).add_(per_width).mul_(ratio_low).mul_(unstable)
+        grad_lower = (grad_offset * ratio_high).sub_(per_width).mul_(ratio_high).mul_(unstable).neg_()
+        return grad_lower, grad_upper, None
 
 
 def contrastive_direction(other_view: Tensor) -> Tensor:
@@ -338,7 +332,7 @@ def contrastive_direction(other_view: Tensor) -> Tensor:
 class _Relaxed:
     transformed: list[Tensor]  # per layer: input · W (the subset's rows), [n, d_k]
     slopes: list[Tensor]
-    intercepts: list[Tensor]
+    offsets: list[Tensor]
 
 
 def _backward_substitution(encoder: GNNEncoder, relaxed: _Relaxed, direction: Tensor
@@ -352,8 +346,10 @@ def _backward_substitution(encoder: GNNEncoder, relaxed: _Relaxed, direction: Te
     for k in range(len(encoder.layers) - 1, -1, -1):
         layer = encoder.layers[k]
         weighted = relaxed.slopes[k] * coefficient                      # Λ_k
-        shift = relaxed.intercepts[k] * (coefficient < 0)                # Δ_k
-        bias_terms[k] = (weighted * (shift + _bias(layer, weighted))).sum(1)
+        # Λ_k·Δ_k, Δ_k = β_k where W̃ < 0, is offset·min(W̃, 0); min(c, 0) = c − relu(c)
+        # because relu's backward is a vectorized kernel and clamp's a comparison + where
+        shifted = relaxed.offsets[k] * (coefficient - torch.relu(coefficient))
+        bias_terms[k] = shifted.sum(1) + weighted @ _bias(layer, weighted)
         if k > 0:
             coefficient = weighted @ layer.linear.weight                # W̃_k = Λ_k W_kᵀ
         else:
@@ -365,8 +361,7 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
                           view_adjacency: SparseAdjacency, direction: Tensor,
                           nodes: Tensor | None = None,
                           clean_adjacency: SparseAdjacency | None = None,
-                          clean_hidden: list[Tensor] | None = None,
-                          input_transform: Tensor | None = None) -> Tensor:
+                          transforms: list[Tensor] | None = None) -> Tensor:
     """Node compactness as the official POT code computes it (``pot_loss``; the "surrogate").
 
     1. Pre-activation bounds of layer ``k`` from the interval, around the *clean* input of
@@ -390,20 +385,15 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
         direction: ``[n, d]`` ``W^CL`` for the nodes (:func:`contrastive_direction`).
         nodes: sorted ``[n]`` node ids (``None``: all nodes).
         clean_adjacency: the unaugmented graph's GCN adjacency (needed for > 1 layer unless
-            ``clean_hidden`` is given).
-        clean_hidden: the encoder's clean hidden layers ``[H_1, ..., H_{L-1}]`` (``[N, d_k]``),
-            to share one clean pass between the two views.
-        input_transform: ``X W_1`` (``[N, d_1]``), to share the first layer's product.
+            ``transforms`` is given).
+        transforms: :func:`clean_layer_transforms` of ``x``, to share one clean pass and its
+            products between the two views.
 
     Returns:
         ``[n]`` compactness scores (differentiable w.r.t. the encoder and ``direction``).
     """
-    num_layers = len(encoder.layers)
-    if input_transform is None:
-        input_transform = _transform(encoder.layers[0], x)
-    if clean_hidden is None:
-        clean_hidden = (clean_hidden_layers(encoder, x, clean_adjacency, input_transform)
-                        if num_layers > 1 else [])
+    if transforms is None:
+        transforms = clean_layer_transforms(encoder, x, clean_adjacency)
     if nodes is not None:
         interval = interval.restrict(nodes)
         view_adjacency = restrict_adjacency(view_adjacency.t(), nodes)
@@ -416,17 +406,15 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
     center = interval.matrix(interval.center.to(direction.dtype))
     radius = interval.matrix(interval.radius.to(direction.dtype))
     relaxed = _Relaxed([], [], [])
-    inputs = [x, *clean_hidden]
-    for k, (layer, slope, inp) in enumerate(zip(encoder.layers, _layer_slopes(encoder), inputs)):
-        transformed = input_transform if k == 0 else _transform(layer, inp)
+    for layer, slope, transformed in zip(encoder.layers, _layer_slopes(encoder), transforms):
         if nodes is not None:
             transformed = transformed[nodes]
         mid, spread = propagate(center, transformed), propagate(radius, transformed.abs())
         bias = _bias(layer, transformed)
-        a, beta = relu_relaxation(mid - spread + bias, mid + spread + bias, slope)
+        a, offset = relu_relaxation(mid - spread + bias, mid + spread + bias, slope)
         relaxed.transformed.append(transformed)
         relaxed.slopes.append(a)
-        relaxed.intercepts.append(beta)
+        relaxed.offsets.append(offset)
     score, bias_terms = _backward_substitution(encoder, relaxed, direction)
     view_adjacency = view_adjacency.to(score.dtype)
     for bias_term in bias_terms:
@@ -434,21 +422,19 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
     return score
 
 
-def clean_hidden_layers(encoder: GNNEncoder, x: Tensor, clean_adjacency: SparseAdjacency | None,
-                        input_transform: Tensor | None = None) -> list[Tensor]:
-    """The encoder's hidden layers ``[H_1, ..., H_{L-1}]`` on the unaugmented graph
-    (``input_transform``: ``X W_1`` when already computed)."""
-    if clean_adjacency is None:
-        raise ValueError("clean_adjacency is required for an encoder with more than one layer")
-    hidden, h = [], x
-    for k, layer in enumerate(encoder.layers[:-1]):
-        if k == 0 and input_transform is not None:
-            h = propagate(clean_adjacency, input_transform) + _bias(layer, input_transform)
-        else:
-            h = layer(h, clean_adjacency)
-        h = encoder.activation(h)
-        hidden.append(h)
-    return hidden
+def clean_layer_transforms(encoder: GNNEncoder, x: Tensor,
+                           clean_adjacency: SparseAdjacency | None) -> list[Tensor]:
+    """Every layer's input times its weight on the unaugmented graph:
+    ``[X W_1, H_1 W_2, ..., H_{L-1} W_L]`` (``[N, d_k]`` each), ``H_k`` the encoder's clean
+    hidden layers. They do not depend on the view, so one call serves both views."""
+    transforms = [_transform(encoder.layers[0], x)]
+    for layer, next_layer in zip(encoder.layers[:-1], encoder.layers[1:]):
+        if clean_adjacency is None:
+            raise ValueError("clean_adjacency is required for an encoder with more than one layer")
+        hidden = encoder.activation(propagate(clean_adjacency, transforms[-1])
+                                    + _bias(layer, transforms[-1]))
+        transforms.append(_transform(next_layer, hidden))
+    return transforms
 
 
 def compactness_lower_bound(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInterval,
@@ -466,8 +452,8 @@ def compactness_lower_bound(encoder: GNNEncoder, x: Tensor, interval: AdjacencyI
        positive/negative parts), and ``V = σ(y_prev) W`` bounded by centre/radius
        arithmetic. Layer 1 has ``V = XW₁`` exactly.
     2. The last layer's activation relaxed as :func:`relu_relaxation`:
-       ``W^CL_i · σ(y_i) >= Λ_i · (y_i + Δ_i)`` with ``Λ = a ⊙ W^CL`` and ``Δ`` the upper
-       intercept where ``W^CL < 0``.
+       ``W^CL_i · σ(y_i) >= Λ_i · y_i + Σ offset ⊙ min(W^CL_i, 0)`` with ``Λ = a ⊙ W^CL``
+       (the upper line where ``W^CL < 0``).
     3. ``Λ_i·y_i = Σ_j Â_ij (Λ_i·v_j) + Λ_i·b`` with ``v_j = σ(y_prev,j) W_L``: each term is
        minimized over the box of ``v_j`` (an SDDMM over the entries: ``g_ij =
        (ΛW_Lᵀ)_i⁺·h_lo,j + (ΛW_Lᵀ)_i⁻·h_hi,j`` with ``h`` the previous layer's activation
@@ -506,10 +492,9 @@ def compactness_lower_bound(encoder: GNNEncoder, x: Tensor, interval: AdjacencyI
         h_lo, h_hi = _activate(y_lo, slopes[k]), _activate(y_hi, slopes[k])
     y_lo = propagate(lower, v_lo.clamp(min=0)) + propagate(upper, v_lo.clamp(max=0)) + bias
     y_hi = propagate(upper, v_hi.clamp(min=0)) + propagate(lower, v_hi.clamp(max=0)) + bias
-    a, beta = relu_relaxation(y_lo, y_hi, slopes[-1])
+    a, offset = relu_relaxation(y_lo, y_hi, slopes[-1])
     weighted = a * direction
-    shift = torch.where(direction < 0, beta, torch.zeros_like(beta))
-    constant = (weighted * (shift + bias)).sum(1)
+    constant = (offset * direction.clamp(max=0)).sum(1) + weighted @ bias
     row, col = _rows(interval.crow), interval.col
     if num_layers == 1:  # the layer's input X is exact: no box
         pair = _min_pair_products(weighted, v_lo, v_lo, row, col)
