@@ -246,3 +246,18 @@ def test_sparse_features_give_the_same_layer_and_gradients():
         (g_sparse,) = torch.autograd.grad(out_sparse.square().sum(), layer.linear.weight)
         torch.testing.assert_close(out_sparse, out_dense)
         torch.testing.assert_close(g_sparse, g_dense)
+
+
+def test_sparse_features_linear_in_column_blocks_matches_dense(monkeypatch):
+    # a block budget of one 64-column block forces the blocked path in both directions
+    from graphcl.nn import features
+    monkeypatch.setattr(features, "_DENSE_BLOCK_BYTES", 64 * 8 * 300)
+    gen = torch.Generator().manual_seed(1)
+    dense_x = (torch.rand(50, 300, generator=gen) < 0.05).double() * torch.rand(50, 300, generator=gen)
+    sparse_x = dense_x.to_sparse_csr()
+    weight = torch.randn(200, 300, dtype=torch.float64, generator=gen, requires_grad=True)
+    out = features.sparse_features_linear(sparse_x, weight, features.TransposeCache())
+    torch.testing.assert_close(out, dense_x @ weight.t())
+    upstream = torch.randn(50, 200, dtype=torch.float64, generator=gen)
+    (grad,) = torch.autograd.grad(out, weight, upstream)
+    torch.testing.assert_close(grad, upstream.t() @ dense_x)

@@ -60,15 +60,36 @@ def _structure_key(x: Tensor) -> tuple:
     return (x.crow_indices().data_ptr(), x.col_indices().data_ptr(), tuple(x.shape), x.device)
 
 
+# dense operand bytes per block of a CSR product: each stored entry reads one row of the dense
+# block, so the block should stay cache-resident (a few MB)
+_DENSE_BLOCK_BYTES = 2 << 20
+
+
+def _csr_times_dense(csr: Tensor, dense: Tensor) -> Tensor:
+    """``csr @ dense`` (``[n, k] @ [k, d]``), in blocks of ``dense``'s columns when ``dense`` is
+    larger than the cache: every stored entry reads a whole row of ``dense``, and with rows of
+    random order over a matrix of hundreds of MB (gCooL's 6805 × 7105 first layer on
+    Coauthor-CS) the product is bound by memory traffic; cache-sized column blocks make it
+    ~3× faster with the same result."""
+    k, d = dense.shape
+    width = max(64, _DENSE_BLOCK_BYTES // (dense.element_size() * max(k, 1)) // 64 * 64)
+    if width >= d:
+        return torch.sparse.mm(csr, dense.contiguous())
+    out = dense.new_empty(csr.size(0), d)
+    for start in range(0, d, width):
+        out[:, start:start + width] = torch.sparse.mm(csr, dense[:, start:start + width].contiguous())
+    return out
+
+
 class _SparseLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, x: Tensor, order: _TransposeOrder) -> Tensor:
         ctx.x, ctx.order = x, order
-        return torch.sparse.mm(x, weight.t())
+        return _csr_times_dense(x, weight.t())
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
-        grad_weight = torch.sparse.mm(ctx.order.transpose(ctx.x), grad_output.contiguous()).t()
+        grad_weight = _csr_times_dense(ctx.order.transpose(ctx.x), grad_output).t()
         return grad_weight, None, None
 
 
