@@ -11,10 +11,12 @@ is reported. The official code cannot run in this process (it needs faiss and it
 loader): its per-epoch CSV, written by the harness described in ``benchmarks/README.md`` and
 run on the same machine with the same thread and allocator settings, is read and compared.
 
-Floor: the dense work an epoch cannot avoid, over the measured float32 matmul rate:
-the weighted InfoNCE (one forward N×N×d product and, in the backward pass, the recomputed
-tile plus two gradient products: 4·2·N²·d flops) and k-means (restarts × (iterations + 1)
-assignment products of N×K×d, 2·N·K·d flops each, for every granularity K). The sparse
+Floor: the dense work an epoch cannot avoid, over the measured float32 rates. MEOW: the
+weighted InfoNCE (one forward N×N×d product and, in the backward pass, the recomputed tile
+plus two gradient products: 4·2·N²·d flops) and k-means (restarts × (iterations + 1)
+assignment products of N×K×d, 2·N·K·d flops each, for every granularity K). AdaMEOW: its
+loss computes forward and gradients in one pass (3·2·N²·d flops) plus the pair-weight MLP's
+N²·h hidden units, one sigmoid each, at the measured in-place sigmoid rate. The sparse
 products of the GCN are left out of the floor (they are memory-bound, not flop-bound).
 Results: ``benchmarks/results/meow_speed_<method>_<dataset>.json``.
 """
@@ -65,17 +67,32 @@ def run_one(method: str, dataset: str, warmup: int, epochs: int) -> dict:
     return {"seconds": seconds, "wall": wall, "num_nodes": n, "projection": d,
             "clusters": clusters, "kmeans_iterations": model.kmeans_iterations,
             "kmeans_restarts": model.kmeans_restarts,
+            "weight_hidden": (model.weight_net.first.out_features
+                              if hasattr(model, "weight_net") else 0),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_after_load_mb": rss_loaded, "threads": torch.get_num_threads()}
 
 
-def floor_flops(info: dict, method: str) -> float:
+def sigmoid_rate(trials: int = 5) -> float:
+    """Best measured in-place float32 sigmoid rate (elements/s) on a cache-sized block."""
+    x = torch.randn(1 << 20)
+    best, reps = 0.0, 20
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(reps):
+            x.sigmoid_()
+        best = max(best, x.numel() * reps / (time.perf_counter() - start))
+    return best
+
+
+def floor_seconds(info: dict, method: str, matmul: float, sigmoid: float) -> float:
     n, d = info["num_nodes"], info["projection"]
+    if method == "adameow":
+        return 3 * 2.0 * n * n * d / matmul + n * n * info["weight_hidden"] / sigmoid
     flops = 4 * 2.0 * n * n * d
-    if method == "meow":
-        iterations, restarts = info["kmeans_iterations"], info["kmeans_restarts"]
-        flops += sum(restarts * (iterations + 1) * 2.0 * n * k * d for k in info["clusters"])
-    return flops
+    iterations, restarts = info["kmeans_iterations"], info["kmeans_restarts"]
+    flops += sum(restarts * (iterations + 1) * 2.0 * n * k * d for k in info["clusters"])
+    return flops / matmul
 
 
 def official_seconds(path: str | None, skip: int) -> float | None:
@@ -106,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(method, dataset, args.warmup, args.epochs)))
         return 0
 
-    rate = matmul_rate()
+    rate, sig_rate = matmul_rate(), sigmoid_rate()
     for method in args.methods.split(","):
         for dataset in args.datasets.split(","):
             output = subprocess.run(
@@ -115,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 check=True, capture_output=True, text=True).stdout
             info = json.loads(output.strip().splitlines()[-1])
             median = float(np.median(info["seconds"]))
-            floor = floor_flops(info, method) / rate
+            floor = floor_seconds(info, method, rate, sig_rate)
             record = {
                 "method": method, "dataset": dataset, "protocol": "speed",
                 "metrics": {},
@@ -124,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 "floor_seconds_per_epoch": floor,
                 "ratio_to_floor": median / floor,
                 "matmul_gflops": rate / 1e9,
+                "sigmoid_gelements_per_s": sig_rate / 1e9,
                 "peak_memory_mb": info["peak_rss_mb"],
                 "rss_after_load_mb": info["rss_after_load_mb"],
                 "threads": info["threads"],

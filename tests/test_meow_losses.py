@@ -162,14 +162,25 @@ def test_learned_weight_infonce_bad_input():
         learned_weight_infonce(torch.randn(3, 4), torch.randn(3, 4), net, 0.0)
 
 
-def test_learned_weight_infonce_compiled_kernels_match_eager():
+def test_learned_weight_infonce_float32_and_no_grad_path():
+    """float32 (the sigmoid form of tanh) against the float64 dense official computation,
+    and the forward-only path (no input needs a gradient) against the fused one."""
     torch.manual_seed(1)
-    net = PairWeightMLP(5, 4)
-    a = F.normalize(torch.randn(9, 5), dim=1).requires_grad_()
-    b = F.normalize(torch.randn(9, 5), dim=1).requires_grad_()
-    eager = learned_weight_infonce(a, b, net, 0.7, block_rows=4)
-    compiled = learned_weight_infonce(a, b, net, 0.7, block_rows=4, compiled=True)
-    assert torch.allclose(eager, compiled, atol=1e-5)
-    params = (a, b, *net.parameters())
-    for x, y in zip(torch.autograd.grad(eager, params), torch.autograd.grad(compiled, params)):
-        assert torch.allclose(x, y, atol=1e-5)
+    net = PairWeightMLP(5, 4).double()
+    a = F.normalize(torch.randn(40, 5, dtype=torch.float64), dim=1)
+    b = F.normalize(torch.randn(40, 5, dtype=torch.float64), dim=1)
+    reference = learned_weight_infonce_dense(a, b, net, 0.7)
+    net32 = PairWeightMLP(5, 4)
+    net32.load_state_dict({k: v.float() for k, v in net.state_dict().items()})
+    a32, b32 = a.float().requires_grad_(), b.float().requires_grad_()
+    fused = learned_weight_infonce(a32, b32, net32, 0.7, block_rows=7)
+    assert fused.item() == pytest.approx(reference.item(), abs=1e-5)
+    with torch.no_grad():
+        plain = learned_weight_infonce(a32, b32, net32, 0.7, block_rows=7)
+    assert plain.item() == pytest.approx(fused.item(), abs=1e-6)
+    got = torch.autograd.grad(fused, (a32, b32, *net32.parameters()))
+    a64, b64 = a.clone().requires_grad_(), b.clone().requires_grad_()
+    want = torch.autograd.grad(learned_weight_infonce_dense(a64, b64, net, 0.7),
+                               (a64, b64, *net.parameters()))
+    for x, y in zip(got, want):
+        assert torch.allclose(x.double(), y, atol=1e-5)

@@ -10,15 +10,15 @@ InfoNCE denominator by a small MLP on the two embeddings:
 with anchors ``a`` (the fine-grained view) and candidates ``b`` (the coarse view). The
 official ``adameow.py`` materializes the N² summed pairs ``a_i + b_j`` (N²·d floats: 19 GB on
 ACM). Because the first layer is linear, ``W_1(a_i + b_j) = W_1 a_i + W_1 b_j``: the two
-``[N, h]`` projections are computed once and a row block only ever holds ``[R, N, h]``
-hidden activations (h = 16). The block is recomputed in the backward pass, whose gradients
-are written out by hand (:class:`_LearnedWeightInfoNCE`), so memory is O(R·N·h + N·d)
-whatever N is.
+``[N, h]`` projections are computed once and a row block only ever holds ``[h, R, N]``
+hidden activations (h = 16). A block holds whole rows, so its normalizer and hence its
+gradients are known as soon as its forward is done: the gradients (written out by hand,
+:class:`_LearnedWeightInfoNCE`) are accumulated in the same pass and scaled by the upstream
+scalar in backward, so each hidden activation is computed once per step, not twice. Memory
+is O(R·N·h + N·d) whatever N is.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 __all__ = ["PairWeightMLP", "learned_weight_infonce", "learned_weight_infonce_dense"]
 
-_BLOCK_ELEMENTS = 1 << 22  # hidden activations held per row block (16 MB in float32)
+_BLOCK_ELEMENTS = 1 << 20  # hidden activations per row block: 4 MB in float32, cache-sized
 
 
 class PairWeightMLP(nn.Module):
@@ -71,106 +71,96 @@ def _check(anchors: Tensor, candidates: Tensor, tau: float) -> None:
         raise ValueError(f"tau must be > 0, got {tau}")
 
 
-def _block_lse(rows: Tensor, candidates: Tensor, pa_rows: Tensor, pb: Tensor, w2: Tensor,
-               b2: Tensor, inv_tau: float) -> Tensor:
-    """``log Σ_j w_ij e^{s_ij}`` for a block of rows: ``[R]``."""
-    logits = (rows @ candidates.t()) * inv_tau
-    logit_w = (torch.tanh(pa_rows.unsqueeze(1) + pb.unsqueeze(0)) * w2).sum(-1) + b2
-    return torch.logsumexp(logits + F.logsigmoid(logit_w), dim=1)
+def _block_pass(rows: Tensor, candidates: Tensor, pa2_rows: Tensor, pb2: Tensor,
+                w2: Tensor, bias: Tensor, inv_tau: float, with_grads: bool, work: Tensor):
+    """One row block, forward and (optionally) its gradients in the same pass.
 
+    ``tanh(x) = 2σ(2x) − 1``, so the MLP logit is ``g = Σ_k 2w₂ₖ σ(2(pa_ik + pb_jk)) + b``
+    with ``b = b₂ − Σ_k w₂ₖ``: one sigmoid per hidden unit and pair (a third of a tanh's
+    cost on CPU). The block's rows are complete, so ``lse`` and therefore the gradient
+    shares ``P_ij = w_ij e^{s_ij} / Σ_j`` are known here; computing the gradients now
+    (with respect to ``Σ_i lse_i``; the caller scales them) spares recomputing the
+    ``[h, R, N]`` sigmoids in backward. Every pass over the hidden activations is one
+    in-place kernel or one matrix-vector product on ``work``, which is sized to stay in
+    cache.
 
-def _block_grads(rows: Tensor, candidates: Tensor, pa_rows: Tensor, pb: Tensor, w2: Tensor,
-                 b2: Tensor, inv_tau: float, lse: Tensor, scale: Tensor):
-    """Gradients of ``scale · Σ_i lse_i`` over a block, from the recomputed tile:
-    ``P_ij = w_ij e^{s_ij} / Σ_j`` gives ``∂/∂s_ij = P_ij`` and
-    ``∂/∂g_ij = P_ij (1 − w_ij)`` for the MLP logit ``g`` (``w = σ(g)``)."""
-    logits = (rows @ candidates.t()) * inv_tau
-    hidden = torch.tanh(pa_rows.unsqueeze(1) + pb.unsqueeze(0))  # [R, N, h]
-    logit_w = (hidden * w2).sum(-1) + b2
-    share = torch.exp(logits + F.logsigmoid(logit_w) - lse.unsqueeze(1)) * scale  # [R, N]
-    d_logit_w = share * torch.sigmoid(-logit_w)
-    d_pre = d_logit_w.unsqueeze(-1) * w2 * (1 - hidden * hidden)
-    d_rows = (share @ candidates) * inv_tau
-    d_candidates = (share.t() @ rows) * inv_tau
-    return (d_rows, d_candidates, d_pre.sum(1), d_pre.sum(0),
-            (d_logit_w.unsqueeze(-1) * hidden).sum((0, 1)), d_logit_w.sum().reshape(1))
+    Args: ``rows [R, d]``, ``candidates [N, d]``, ``pa2_rows [R, h]`` and ``pb2 [h, N]``
+    (both already doubled), ``w2 [h]``, ``bias`` the scalar ``b``, ``work`` a scratch
+    buffer of at least ``h·R·N`` elements.
 
-
-_COMPILED: dict[str, object] = {}
-
-
-def _with_fallback(compiled_fn, eager_fn, name: str):
-    """Call the compiled kernel; if compilation fails (no C++ compiler, unsupported
-    platform), warn once and use the eager kernel from then on."""
-    def call(*args):
-        if _COMPILED.get("failed"):
-            return eager_fn(*args)
-        try:
-            return compiled_fn(*args)
-        except (RuntimeError, OSError, ImportError) as error:  # compile failures surface here
-            warnings.warn(f"torch.compile of the AdaMEOW {name} kernel failed ({error!r:.200}); "
-                          "using the eager kernel (same result, slower)", stacklevel=3)
-            _COMPILED["failed"] = True
-            return eager_fn(*args)
-    return call
-
-
-def _kernels(compiled: bool):
-    if not compiled:
-        return _block_lse, _block_grads
-    if "lse" not in _COMPILED:
-        # inductor fuses the [R, N, h] tanh, the h-reduction and the row sums into loops
-        # that never store the hidden activations of a whole block (about 2x on CPU)
-        _COMPILED["lse"] = _with_fallback(torch.compile(_block_lse, dynamic=False),
-                                          _block_lse, "forward")
-        _COMPILED["grads"] = _with_fallback(torch.compile(_block_grads, dynamic=False),
-                                            _block_grads, "backward")
-    return _COMPILED["lse"], _COMPILED["grads"]
+    Returns:
+        ``lse [R]``, and with ``with_grads`` the gradients of ``Σ_i lse_i`` with respect to
+        ``rows [R, d]``, ``candidates [N, d]``, ``pa [R, h]``, ``pb`` as ``[h, N]``,
+        ``w2 [h]`` and ``b₂ []``.
+    """
+    hidden, num_rows, num_cols = pb2.size(0), rows.size(0), pb2.size(1)
+    sig = work[:hidden * num_rows * num_cols].view(hidden, num_rows, num_cols)
+    torch.add(pa2_rows.t().unsqueeze(2), pb2.unsqueeze(1), out=sig).sigmoid_()
+    flat = sig.view(hidden, -1)
+    logit_w = torch.mv(flat.t(), 2 * w2).view(num_rows, num_cols).add_(bias)
+    logits = torch.addmm(F.logsigmoid(logit_w), rows, candidates.t(), alpha=inv_tau)
+    lse = torch.logsumexp(logits, dim=1)
+    if not with_grads:
+        return (lse,)
+    share = logits.sub_(lse.unsqueeze(1)).exp_()  # P_ij
+    d_logit = torch.sigmoid(logit_w.neg_()).mul_(share)  # ∂/∂g_ij = P_ij (1 − w_ij)
+    d_rows = (share @ candidates).mul_(inv_tau)
+    d_candidates = (share.t() @ rows).mul_(inv_tau)
+    d_sum = d_logit.sum()
+    d_w2 = 2 * torch.mv(flat, d_logit.view(-1)) - d_sum
+    # ∂g/∂pre_k = 4 w₂ₖ σ(1 − σ): row and column sums of d·σ(1 − σ)
+    sig.addcmul_(sig, sig, value=-1).mul_(d_logit)
+    scale = (4 * w2).unsqueeze(1)
+    d_pa = (sig.sum(2) * scale).t()
+    d_pb = sig.sum(1) * scale
+    return lse, d_rows, d_candidates, d_pa, d_pb, d_w2, d_sum
 
 
 class _LearnedWeightInfoNCE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, anchors, candidates, pa, pb, w2, b2, tau, rows_per_block, compiled):
+    def forward(ctx, anchors, candidates, pa, pb, w2, b2, tau, rows_per_block, with_grads):
         n = anchors.size(0)
         inv_tau = 1.0 / tau
-        block_lse, _ = _kernels(compiled)
-        lse = torch.cat([block_lse(anchors[s:s + rows_per_block], candidates,
-                                   pa[s:s + rows_per_block], pb, w2, b2, inv_tau)
-                         for s in range(0, n, rows_per_block)])
+        pa2, pb2 = 2 * pa, (2 * pb).t().contiguous()
+        bias = b2.reshape(()) - w2.sum()
+        lse = anchors.new_empty(n)
+        work = anchors.new_empty(pb2.size(0) * min(rows_per_block, n) * n)
+        if with_grads:
+            grad_a, grad_c = torch.zeros_like(anchors), torch.zeros_like(candidates)
+            grad_pa, grad_pb = torch.zeros_like(pa), torch.zeros_like(pb2)
+            grad_w2, grad_b2 = torch.zeros_like(w2), torch.zeros((), dtype=w2.dtype,
+                                                                device=w2.device)
+        for s in range(0, n, rows_per_block):
+            e = min(s + rows_per_block, n)
+            out = _block_pass(anchors[s:e], candidates, pa2[s:e], pb2, w2, bias, inv_tau,
+                              with_grads, work)
+            lse[s:e] = out[0]
+            if with_grads:
+                grad_a[s:e] += out[1]
+                grad_c += out[2]
+                grad_pa[s:e] += out[3]
+                grad_pb += out[4]
+                grad_w2 += out[5]
+                grad_b2 += out[6]
         positive = (anchors * candidates).sum(1) * inv_tau
-        ctx.save_for_backward(anchors, candidates, pa, pb, w2, b2, lse)
-        ctx.config = (inv_tau, rows_per_block, compiled)
+        if with_grads:
+            # the loss is the mean of lse_i − positive_i: the positive's gradient is exact
+            grad_a -= inv_tau * candidates
+            grad_c -= inv_tau * anchors
+            ctx.save_for_backward(grad_a, grad_c, grad_pa, grad_pb.t(), grad_w2,
+                                  grad_b2.reshape(b2.shape))
+        ctx.num_rows = n
         return (lse - positive).mean()
 
     @staticmethod
     def backward(ctx, grad_output):
-        anchors, candidates, pa, pb, w2, b2, lse = ctx.saved_tensors
-        inv_tau, rows_per_block, compiled = ctx.config
-        n = anchors.size(0)
-        _, block_grads = _kernels(compiled)
-        scale = grad_output / n
-        grad_a, grad_c = torch.zeros_like(anchors), torch.zeros_like(candidates)
-        grad_pa, grad_pb = torch.zeros_like(pa), torch.zeros_like(pb)
-        grad_w2, grad_b2 = torch.zeros_like(w2), torch.zeros_like(b2)
-        for s in range(0, n, rows_per_block):
-            e = min(s + rows_per_block, n)
-            d_rows, d_cand, d_pa, d_pb, d_w2, d_b2 = block_grads(
-                anchors[s:e], candidates, pa[s:e], pb, w2, b2, inv_tau, lse[s:e], scale)
-            grad_a[s:e] += d_rows
-            grad_c += d_cand
-            grad_pa[s:e] += d_pa
-            grad_pb += d_pb
-            grad_w2 += d_w2
-            grad_b2 += d_b2
-        grad_a -= scale * inv_tau * candidates
-        grad_c -= scale * inv_tau * anchors
-        return grad_a, grad_c, grad_pa, grad_pb, grad_w2, grad_b2, None, None, None
+        scale = grad_output / ctx.num_rows
+        return (*(g * scale for g in ctx.saved_tensors), None, None, None)
 
 
 def learned_weight_infonce(anchors: Tensor, candidates: Tensor, weight_net: PairWeightMLP,
                            tau: float, block_rows: int | None = None,
-                           weight_inputs: tuple[Tensor, Tensor] | None = None,
-                           compiled: bool = False) -> Tensor:
+                           weight_inputs: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """AdaMEOW's weighted InfoNCE (see the module docstring), exact, in row blocks.
 
     Args:
@@ -179,11 +169,9 @@ def learned_weight_infonce(anchors: Tensor, candidates: Tensor, weight_net: Pair
             projections before the loss and feeds the same vectors to the weight MLP).
         weight_net: the :class:`PairWeightMLP`.
         tau: temperature τ.
-        block_rows: rows per block (``None``: about 4M hidden activations per block).
+        block_rows: rows per block (``None``: about 1M hidden activations per block).
         weight_inputs: ``(a', b')`` fed to the weight MLP instead of ``(anchors,
             candidates)``.
-        compiled: run the block kernels through ``torch.compile`` (inductor fuses the
-            ``[R, N, h]`` work; the first call compiles for ~1 min, worth it for long runs).
 
     Returns:
         The scalar mean of ``ℓ_i``; gradients (written out per block, no autograd graph
@@ -195,10 +183,12 @@ def learned_weight_infonce(anchors: Tensor, candidates: Tensor, weight_net: Pair
     rows_per_block = block_rows or max(1, _BLOCK_ELEMENTS // max(1, n * hidden))
     wa, wb = weight_inputs if weight_inputs is not None else (anchors, candidates)
     pa, pb = weight_net.project(wa, wb)
-    return _LearnedWeightInfoNCE.apply(anchors, candidates, pa, pb,
-                                       weight_net.second.weight.view(-1),
-                                       weight_net.second.bias, float(tau), int(rows_per_block),
-                                       bool(compiled))
+    w2, b2 = weight_net.second.weight.view(-1), weight_net.second.bias
+    # under no_grad the gradients are skipped (ctx.needs_input_grad does not see grad mode)
+    with_grads = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (anchors, candidates, pa, pb, w2, b2))
+    return _LearnedWeightInfoNCE.apply(anchors, candidates, pa, pb, w2, b2, float(tau),
+                                       int(rows_per_block), with_grads)
 
 
 def learned_weight_infonce_dense(anchors: Tensor, candidates: Tensor, weight_net: PairWeightMLP,

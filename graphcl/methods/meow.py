@@ -410,23 +410,19 @@ class AdaMEOW(MEOW):
         projection_width: ``d'`` of the head (official: 16 on AMiner, else 64 = hidden).
         weight_hidden: hidden width of the weight MLP (16).
         block_rows: rows per block of the weighted loss (``None``: automatic).
-        compile_kernels: run the pair-weight blocks through ``torch.compile`` (about 2x per
-            epoch on CPU after a one-off compilation of ~30 s; the presets turn it on).
     """
 
     name = "adameow"
 
     def __init__(self, in_channels: Mapping[str, int], metapaths: Sequence[Sequence[str]],
                  projection_width: int | None = None, weight_hidden: int = 16,
-                 block_rows: int | None = None, compile_kernels: bool = False,
-                 **options) -> None:
+                 block_rows: int | None = None, **options) -> None:
         self._width = projection_width
         options.setdefault("num_clusters", ())
         options.setdefault("lam_proto", 0.0)
         super().__init__(in_channels, metapaths, **options)
         self.weight_net = PairWeightMLP(self.head.out_features, weight_hidden)
         self.block_rows = block_rows
-        self.compile_kernels = bool(compile_kernels)
 
     def _projection_width(self, hidden: int) -> int:
         return self._width or hidden
@@ -435,6 +431,5 @@ class AdaMEOW(MEOW):
         z, z_coarse = self._views(graph, generator)
         self._last_embedding = z.detach()
         fine, coarse = self._project(z), self._project(z_coarse)
-        total = learned_weight_infonce(fine, coarse, self.weight_net, self.tau, self.block_rows,
-                                       compiled=self.compile_kernels)
+        total = learned_weight_infonce(fine, coarse, self.weight_net, self.tau, self.block_rows)
         return LossOutput(total, {"weighted_infonce": float(total.detach())})
