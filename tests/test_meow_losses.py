@@ -184,3 +184,23 @@ def test_learned_weight_infonce_float32_and_no_grad_path():
                                (a64, b64, *net.parameters()))
     for x, y in zip(got, want):
         assert torch.allclose(x.double(), y, atol=1e-5)
+
+
+def test_learned_weight_infonce_large_preactivations_use_plain_sigmoids():
+    """Pre-activations beyond the exponential product's safe range (|2·pre| ≥ 80) take the
+    plain-sigmoid path and still match the dense float64 computation, finite."""
+    torch.manual_seed(2)
+    net = PairWeightMLP(4, 3).double()
+    with torch.no_grad():
+        net.first.weight.mul_(200.0)
+    a = F.normalize(torch.randn(12, 4, dtype=torch.float64), dim=1).requires_grad_()
+    b = F.normalize(torch.randn(12, 4, dtype=torch.float64), dim=1).requires_grad_()
+    assert float(net.first(a).abs().max()) > 40  # the guard must trigger
+    loss = learned_weight_infonce(a, b, net, 0.5, block_rows=5)
+    reference = learned_weight_infonce_dense(a, b, net, 0.5)
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(reference.item(), abs=1e-9)
+    got = torch.autograd.grad(loss, (a, b, *net.parameters()))
+    want = torch.autograd.grad(learned_weight_infonce_dense(a, b, net, 0.5),
+                               (a, b, *net.parameters()))
+    for x, y in zip(got, want):
+        assert torch.isfinite(x).all() and torch.allclose(x, y, atol=1e-7)
