@@ -102,6 +102,43 @@ def test_kmeans_recovers_separated_clusters_and_is_seeded():
     assert first.objective == pytest.approx(float(first.score.sum()))
 
 
+def _plain_lloyd(x, k, iterations, restarts, generator):
+    """Unpruned reference: the same initialization and update, full assignments."""
+    from graphcl.losses.prototypes import _update
+
+    n = x.size(0)
+    starts = [torch.randperm(n, generator=generator)[:k] for _ in range(restarts)]
+    best = None
+    for start in starts:
+        centroids = x[start].clone()
+        scores, labels = (x @ centroids.t()).max(1)
+        for _ in range(iterations):
+            centroids = _update(x, labels[None], scores[None], k)[0]
+            scores, new_labels = (x @ centroids.t()).max(1)
+            done = torch.equal(new_labels, labels)
+            labels = new_labels
+            if done:
+                break
+        if best is None or scores.sum() > best[2].sum():
+            best = (labels, centroids, scores)
+    return best
+
+
+@pytest.mark.parametrize("k", [1, 7, 40])
+def test_kmeans_pruned_rounds_equal_plain_lloyd(k):
+    """Hamerly-pruned assignments give exactly the labels of full ones (float64, overlapping
+    clusters so that many points move between rounds)."""
+    g = torch.Generator().manual_seed(k)
+    centres = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    x = centres[torch.randint(0, 6, (400,), generator=g)]
+    x = F.normalize(x + 0.8 * torch.randn(400, 5, generator=g, dtype=torch.float64), dim=1)
+    ours = spherical_kmeans(x, k, 25, 3, torch.Generator().manual_seed(9))
+    labels, centroids, scores = _plain_lloyd(x, k, 25, 3, torch.Generator().manual_seed(9))
+    assert torch.equal(ours.assignment, labels)
+    assert torch.allclose(ours.centroids, centroids, atol=1e-12)
+    assert torch.allclose(ours.score, scores, atol=1e-12)
+
+
 def test_kmeans_errors():
     x, _ = _blobs(per=2)
     with pytest.raises(ValueError, match="exceeds"):
