@@ -41,56 +41,19 @@ class KMeansResult:
     objective: float
 
 
-def _best_two(x: Tensor, centroids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Best score, its centroid and the second-best score of every row of ``x`` ``[M, d]``
-    against ``centroids`` ``[R, K, d]`` (R restarts at once: one GEMM against all ``R·K``
-    centroids per chunk): three ``[R, M]`` tensors (second best ``-inf`` when K = 1)."""
+def _assign(x: Tensor, centroids: Tensor) -> tuple[Tensor, Tensor]:
+    """Best centroid of every point for R restarts at once: ``centroids`` ``[R, K, d]`` →
+    scores and labels ``[R, N]`` (one GEMM against all ``R·K`` centroids per chunk)."""
     restarts, k, _ = centroids.shape
     flat = centroids.reshape(restarts * k, -1).t()
     chunk = max(1, _ASSIGN_CHUNK_ELEMENTS // max(1, restarts * k))
-    scores, labels, seconds = [], [], []
+    scores, labels = [], []
     for start in range(0, x.size(0), chunk):
         block = (x[start:start + chunk] @ flat).view(-1, restarts, k)
         best = block.max(dim=2)
         scores.append(best.values.t())
         labels.append(best.indices.t())
-        block.scatter_(2, best.indices.unsqueeze(2), float("-inf"))
-        seconds.append(block.amax(dim=2).t())
-    return torch.cat(scores, 1), torch.cat(labels, 1), torch.cat(seconds, 1)
-
-
-def _reassign(x: Tensor, norms: Tensor, old: Tensor, moved: Tensor, labels: Tensor,
-              upper: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """One exact assignment step after the centroids moved from ``old`` to ``moved``
-    (``[A, K, d]``), pruned with Hamerly's bounds for inner products.
-
-    By Cauchy–Schwarz a centroid that moved by ``δ_k`` changes ``x·c_k`` by at most
-    ``‖x‖ δ_k``, so ``upper`` (``[A, N]``, a bound on each point's best score among the
-    centroids other than its own) grows by ``‖x‖ max_{k≠own} δ_k``. The point's own score is
-    recomputed exactly (O(N·d)); only points whose own score no longer clears the bound
-    (with a rounding margin) are scored against all K centroids. Labels equal those of a
-    full assignment; late Lloyd rounds, where few points move, cost a fraction of one.
-
-    Returns ``(scores, labels, upper)``, each ``[A, N]``.
-    """
-    active, k, d = moved.shape
-    shift = (moved - old).norm(dim=2)  # [A, K]
-    if k > 1:
-        top = shift.topk(2, dim=1)
-        other = torch.where(labels == top.indices[:, :1], top.values[:, 1:], top.values[:, :1])
-    else:
-        other = torch.zeros_like(upper)
-    upper = upper + other * norms
-    own = (moved.gather(1, labels.unsqueeze(2).expand(-1, -1, d)) * x).sum(2)
-    # float32 inner products of length d carry ~d·eps relative error
-    margin = 8 * d * torch.finfo(x.dtype).eps * norms * moved.norm(dim=2).amax(1, keepdim=True)
-    labels, scores = labels.clone(), own
-    for j in range(active):
-        unsure = (own[j] <= upper[j] + margin[j]).nonzero().view(-1)
-        if unsure.numel():
-            best, label, second = _best_two(x[unsure], moved[j:j + 1])
-            scores[j, unsure], labels[j, unsure], upper[j, unsure] = best[0], label[0], second[0]
-    return scores, labels, upper
+    return torch.cat(scores, 1), torch.cat(labels, 1)
 
 
 def _update(x: Tensor, labels: Tensor, scores: Tensor, k: int) -> Tensor:
@@ -134,9 +97,7 @@ def spherical_kmeans(x: Tensor, num_clusters: int, iterations: int = 20, restart
         generator: seeds the initializations; the same generator state gives the same result.
 
     Returns:
-        :class:`KMeansResult`. Memory O(N·d + K·d + chunk); time O(restarts·iterations·N·K·d)
-        at worst, far less once few points move (the rounds are pruned by Hamerly's bounds,
-        exactly: see :func:`_reassign`).
+        :class:`KMeansResult`. Memory O(N·d + K·d + chunk); time O(restarts·iterations·N·K·d).
     """
     if x.dim() != 2:
         raise ValueError(f"x must be [N, d], got {tuple(x.shape)}")
@@ -156,14 +117,12 @@ def spherical_kmeans(x: Tensor, num_clusters: int, iterations: int = 20, restart
     starts = [torch.randperm(n, generator=generator, device="cpu")[:num_clusters]
               for _ in range(restarts)]
     centroids = x[torch.stack(starts).to(x.device)].clone()
-    scores, labels, upper = _best_two(x, centroids)
-    norms = x.norm(dim=1)
+    scores, labels = _assign(x, centroids)
     active = torch.arange(restarts, device=x.device)
     for _ in range(iterations):
         moved = _update(x, labels[active], scores[active], num_clusters)
-        new_scores, new_labels, new_upper = _reassign(x, norms, centroids[active], moved,
-                                                      labels[active], upper[active])
-        centroids[active], scores[active], upper[active] = moved, new_scores, new_upper
+        new_scores, new_labels = _assign(x, moved)
+        centroids[active], scores[active] = moved, new_scores
         changed = (new_labels != labels[active]).any(1)
         labels[active] = new_labels
         # a restart at a fixed point of Lloyd's iteration would not move again: drop it
