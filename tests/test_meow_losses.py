@@ -241,3 +241,37 @@ def test_learned_weight_infonce_large_preactivations_use_plain_sigmoids():
                                (a, b, *net.parameters()))
     for x, y in zip(got, want):
         assert torch.isfinite(x).all() and torch.allclose(x, y, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["count", "binary"])
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("positive_weight", [0.0, 1.0])
+def test_cluster_weights_sparse_correction_equals_dense(mode, symmetric, positive_weight):
+    """Small clusters take the sparse same-cluster correction (no weight tiles); loss and
+    gradients equal the dense float64 formula and the tile path."""
+    u, v = _pair(n=96, d=5)
+    clusters = torch.stack([torch.arange(96) % 32, (torch.arange(96) * 7) % 48])
+    weights = ClusterNegativeWeights(clusters, mode=mode)
+    assert weights.sparse_correction(96 * 96 // 16) is not None
+    loss = infonce_loss(u, v, 0.4, 7, symmetric=symmetric, pair_weight=weights,
+                        positive_weight=positive_weight)
+    dense = infonce_loss_dense(u, v, 0.4, symmetric=symmetric, weight=weights.dense().double(),
+                               positive_weight=positive_weight)
+    tiles = infonce_loss(u, v, 0.4, 7, symmetric=symmetric,
+                         pair_weight=lambda rows, cols: weights(rows, cols),
+                         positive_weight=positive_weight)
+    assert torch.allclose(loss, dense, atol=1e-10) and torch.allclose(loss, tiles, atol=1e-10)
+    for got, want in zip(torch.autograd.grad(loss, (u, v)), torch.autograd.grad(dense, (u, v))):
+        assert torch.allclose(got, want, atol=1e-10)
+
+
+def test_padded_cluster_blocks_hand_computed():
+    from graphcl.losses.infonce import _padded_clusters
+
+    labels = torch.tensor([1, 0, 1, 2, 1])
+    members, mask = _padded_clusters(labels, torch.bincount(labels))
+    assert members.tolist() == [[1, 0, 0], [0, 2, 4], [3, 0, 0]]
+    assert mask.tolist() == [[1, 0, 0], [1, 1, 1], [1, 0, 0]]
+    # one large cluster is left to the tiles
+    weights = ClusterNegativeWeights(torch.zeros(40, dtype=torch.long))
+    assert weights.sparse_correction(40 * 40 // 16) is None

@@ -208,15 +208,30 @@ class _CrossInfoNCE(torch.autograd.Function):
         row_sum = torch.zeros(n, dtype=exp_dtype, device=u.device)
         col_sum = torch.zeros(n, dtype=exp_dtype, device=u.device) if symmetric else None
         tiles = _tiles(n, block)
+        correction = _sparse_correction(pair_weight, n)
+        tile_weight = pair_weight if correction is None else None
         for r0, r1 in tiles:
             for c0, c1 in tiles:
                 tile = buffers.exp_tile(scaled[r0:r1], v[c0:c1], shift)
-                if pair_weight is not None:
-                    tile.mul_(_weight_tile(pair_weight, r0, r1, c0, c1, tile.dtype,
+                if tile_weight is not None:
+                    tile.mul_(_weight_tile(tile_weight, r0, r1, c0, c1, tile.dtype,
                                            positive_weight))
                 row_sum[r0:r1] += tile.sum(1)
                 if symmetric:
                     col_sum[c0:c1] += tile.sum(0)
+        if correction is not None:
+            base, groups = correction
+            row_sum.mul_(base)
+            if symmetric:
+                col_sum.mul_(base)
+            for group in groups:
+                group.remove(group.exp_blocks(u, v, inv_tau, exp_dtype), row_sum, col_sum)
+            # the blocks leave w_ii = 0; the positive's own term weighs positive_weight
+            if positive_weight != 0.0:
+                own = torch.exp(((u * v).sum(1).to(exp_dtype) - 1.0) * inv_tau)
+                row_sum.add_(own, alpha=positive_weight)
+                if symmetric:
+                    col_sum.add_(own, alpha=positive_weight)
         positive = ((u * v).sum(1) * inv_tau).to(exp_dtype)
         row_lse = row_sum.log()
         loss = (row_lse + inv_tau - positive).mean()
@@ -225,8 +240,8 @@ class _CrossInfoNCE(torch.autograd.Function):
             col_lse = col_sum.log()
             loss = 0.5 * (loss + (col_lse + inv_tau - positive).mean())
         ctx.save_for_backward(u, v, row_lse, col_lse if symmetric else row_lse)
-        ctx.tau, ctx.block, ctx.symmetric, ctx.pair_weight = tau, block, symmetric, pair_weight
-        ctx.positive_weight = positive_weight
+        ctx.tau, ctx.block, ctx.symmetric, ctx.pair_weight = tau, block, symmetric, tile_weight
+        ctx.positive_weight, ctx.correction = positive_weight, correction
         return loss.to(u.dtype)
 
     @staticmethod
@@ -240,9 +255,24 @@ class _CrossInfoNCE(torch.autograd.Function):
         scale = grad_output.to(exp_dtype) * (inv_tau / (n * directions))
         row_factor = torch.exp(-row_lse) * scale
         col_factor = torch.exp(-col_lse) * scale if symmetric else None
+        correction = ctx.correction
+        grad_u, grad_v = torch.zeros_like(u), torch.zeros_like(v)
+        if correction is not None:
+            base, groups = correction
+            for group in groups:
+                group.add_grads(u, v, group.exp_blocks(u, v, inv_tau, exp_dtype), row_factor,
+                                col_factor, grad_u, grad_v)
+            if ctx.positive_weight != 0.0:
+                own = torch.exp(((u * v).sum(1).to(exp_dtype) - 1.0) * inv_tau)
+                both = row_factor + col_factor if symmetric else row_factor
+                coefficient = (own * both * ctx.positive_weight).to(u.dtype).unsqueeze(1)
+                grad_u += coefficient * v
+                grad_v += coefficient * u
+            # the tiles below carry the constant part of the weights
+            row_factor = row_factor * base
+            col_factor = col_factor * base if symmetric else None
         shift = inv_tau * _LOG2E
         scaled_u = u * shift
-        grad_u, grad_v = torch.zeros_like(u), torch.zeros_like(v)
         buffers = _TileBuffers(min(block, n), exp_dtype, u.device)
         tiles = _tiles(n, block)
         for r0, r1 in tiles:
@@ -266,6 +296,15 @@ class _CrossInfoNCE(torch.autograd.Function):
         return grad_u, grad_v, None, None, None, None, None
 
 
+def _sparse_correction(pair_weight, n: int):
+    """The callback's ``(base, blocks)`` form when it has one and it is small (at most N²/16
+    block entries); ``None`` otherwise (the tiles then carry the weights)."""
+    decompose = getattr(pair_weight, "sparse_correction", None)
+    if decompose is None:
+        return None
+    return decompose(max_pairs=n * n // 16)
+
+
 def _weight_tile(pair_weight, r0: int, r1: int, c0: int, c1: int, dtype: torch.dtype,
                  positive_weight: float = 1.0) -> Tensor:
     """The callback's ``[r1 - r0, c1 - c0]`` negative weights, with ``positive_weight`` on
@@ -285,6 +324,54 @@ def _weight_tile(pair_weight, r0: int, r1: int, c0: int, c1: int, dtype: torch.d
     return weight
 
 
+def _padded_clusters(labels: Tensor, sizes: Tensor) -> tuple[Tensor, Tensor]:
+    """The members of every cluster as rows of a ``[K, S]`` index matrix (S the largest
+    cluster; padding points at node 0) and its ``[K, S]`` 0/1 mask, without a Python loop."""
+    order = torch.argsort(labels, stable=True)
+    first = torch.cumsum(sizes, 0) - sizes
+    slot = torch.arange(labels.numel(), device=labels.device) - first[labels[order]]
+    width = int(sizes.max())
+    members = torch.zeros(sizes.numel(), width, dtype=torch.long, device=labels.device)
+    mask = torch.zeros(sizes.numel(), width, device=labels.device)
+    members[labels[order], slot] = order
+    mask[labels[order], slot] = 1.0
+    return members, mask
+
+
+class _ClusterBlocks:
+    """Same-cluster pairs of one labeling as padded ``[K, S, S]`` blocks, so their terms are
+    batched matrix products (no per-pair gathers)."""
+
+    def __init__(self, labels: Tensor, sizes: Tensor, value: float) -> None:
+        self.members, self.mask = _padded_clusters(labels, sizes)
+        self.value = value
+
+    def exp_blocks(self, u: Tensor, v: Tensor, inv_tau: float, dtype: torch.dtype) -> Tensor:
+        """``exp((u_i · v_j − 1)/τ)`` for every same-cluster ``(i, j)``, 0 on padding."""
+        dots = torch.bmm(u[self.members], v[self.members].transpose(1, 2)).to(dtype)
+        mask = self.mask.to(dtype)
+        return dots.sub_(1.0).mul_(inv_tau).exp_().mul_(mask.unsqueeze(2) * mask.unsqueeze(1))
+
+    def remove(self, blocks: Tensor, row_sum: Tensor, col_sum: Tensor | None) -> None:
+        """Subtract ``value ×`` the blocks' row (and column) sums from the nodes' sums."""
+        flat = self.members.view(-1)
+        row_sum.index_add_(0, flat, blocks.sum(2).view(-1), alpha=-self.value)
+        if col_sum is not None:
+            col_sum.index_add_(0, flat, blocks.sum(1).view(-1), alpha=-self.value)
+
+    def add_grads(self, u: Tensor, v: Tensor, blocks: Tensor, row_factor: Tensor,
+                  col_factor: Tensor | None, grad_u: Tensor, grad_v: Tensor) -> None:
+        """The gradient of ``−value · Σ_blocks (row_factor_i + col_factor_j) e_ij``."""
+        factor = row_factor[self.members].unsqueeze(2)
+        if col_factor is not None:
+            factor = factor + col_factor[self.members].unsqueeze(1)
+        coefficient = (blocks * factor).mul_(-self.value).to(u.dtype)
+        flat = self.members.view(-1)
+        grad_u.index_add_(0, flat, torch.bmm(coefficient, v[self.members]).view(flat.numel(), -1))
+        grad_v.index_add_(0, flat, torch.bmm(coefficient.transpose(1, 2),
+                                             u[self.members]).view(flat.numel(), -1))
+
+
 class ClusterNegativeWeights:
     """Hard negative weights from cluster assignments, as a ``pair_weight`` callback.
 
@@ -294,6 +381,10 @@ class ClusterNegativeWeights:
     official ``contrast.py``: a pair split at more granularities weighs more);
     ``mode="binary"`` gives ``w_ij = 1[∃g: c_g(i) ≠ c_g(j)]`` ∈ {0, 1}. A tile's weights are
     computed from the cluster ids, never stored as N×N.
+
+    In :func:`infonce_loss` the weights are never tiled when the clusters are small: they
+    are a constant minus same-cluster blocks (:meth:`sparse_correction`), so the loss costs
+    about what the unweighted one does (no N² id comparisons, slow on CPU).
 
     Args:
         cluster_ids: ``[N]`` or ``[G, N]`` int64 (G clusterings of N nodes).
@@ -322,6 +413,29 @@ class ClusterNegativeWeights:
         """The ``[N, N]`` weight matrix (for tests and small graphs)."""
         n = self.cluster_ids.size(1)
         return self(slice(0, n), slice(0, n))
+
+    def sparse_correction(self, max_pairs: int):
+        """The weights as a constant minus same-cluster blocks.
+
+        ``w_ij = base − Σ_blocks value·1[i, j in one block]``: ``count`` mode has ``base = G``
+        and one block set per granularity; ``binary`` has ``base = 1`` and the blocks of the
+        clusters shared at every granularity. A node shares every cluster with itself, so
+        the blocks give ``w_ii = 0``. Clusters are small, so the blocks hold about
+        ``K·S²`` entries (S the largest cluster) instead of N² weights to compare.
+
+        Returns:
+            ``(base, [_ClusterBlocks, ...])``, or ``None`` when the padded blocks would hold
+            more than ``max_pairs`` entries (few, large or very uneven clusters).
+        """
+        if self.mode == "count":
+            labelings, base = list(self.cluster_ids), float(self.cluster_ids.size(0))
+        else:
+            joint = torch.unique(self.cluster_ids, dim=1, return_inverse=True)[1]
+            labelings, base = [joint], 1.0
+        sizes = [torch.bincount(labels) for labels in labelings]
+        if sum(size.numel() * int(size.max()) ** 2 for size in sizes) > max_pairs:
+            return None
+        return base, [_ClusterBlocks(labels, size, 1.0) for labels, size in zip(labelings, sizes)]
 
 
 class LowRankNegativeWeights:
