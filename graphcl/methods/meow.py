@@ -16,7 +16,8 @@ Both go through one projection head ``p(x) = normalize(tanh(W x + b))``. Objecti
 * **MEOW**: ``L = L_info + λ·L_proto``. ``L_info`` is InfoNCE with coarse anchors, fine
   candidates, and hard negative weights from spherical k-means of the fine projections at
   several granularities (:class:`graphcl.losses.ClusterNegativeWeights`, positive left out
-  of the denominator), computed in tiles; ``L_proto`` is ProtoNCE of the coarse anchors
+  of the denominator), computed in tiles with the weights as a constant minus same-cluster
+  blocks (never N² weights); ``L_proto`` is ProtoNCE of the coarse anchors
   against the cluster prototypes with PCL concentrations.
 * **AdaMEOW**: InfoNCE with fine anchors, coarse candidates and learned soft weights
   ``w_ij = σ(MLP(v_i + u_j))`` in every denominator term (positive included), computed in
