@@ -219,6 +219,7 @@ class _CrossInfoNCE(torch.autograd.Function):
                 row_sum[r0:r1] += tile.sum(1)
                 if symmetric:
                     col_sum[c0:c1] += tile.sum(0)
+        positive = ((u * v).sum(1) * inv_tau).to(exp_dtype)
         if correction is not None:
             base, groups = correction
             row_sum.mul_(base)
@@ -228,11 +229,10 @@ class _CrossInfoNCE(torch.autograd.Function):
                 group.remove(group.exp_blocks(u, v, inv_tau, exp_dtype), row_sum, col_sum)
             # the blocks leave w_ii = 0; the positive's own term weighs positive_weight
             if positive_weight != 0.0:
-                own = torch.exp(((u * v).sum(1).to(exp_dtype) - 1.0) * inv_tau)
+                own = torch.exp(positive - inv_tau)
                 row_sum.add_(own, alpha=positive_weight)
                 if symmetric:
                     col_sum.add_(own, alpha=positive_weight)
-        positive = ((u * v).sum(1) * inv_tau).to(exp_dtype)
         row_lse = row_sum.log()
         loss = (row_lse + inv_tau - positive).mean()
         col_lse = None
@@ -263,7 +263,7 @@ class _CrossInfoNCE(torch.autograd.Function):
                 group.add_grads(u, v, group.exp_blocks(u, v, inv_tau, exp_dtype), row_factor,
                                 col_factor, grad_u, grad_v)
             if ctx.positive_weight != 0.0:
-                own = torch.exp(((u * v).sum(1).to(exp_dtype) - 1.0) * inv_tau)
+                own = torch.exp(((u * v).sum(1) * inv_tau).to(exp_dtype) - inv_tau)
                 both = row_factor + col_factor if symmetric else row_factor
                 coefficient = (own * both * ctx.positive_weight).to(u.dtype).unsqueeze(1)
                 grad_u += coefficient * v
@@ -342,9 +342,8 @@ class _ClusterBlocks:
     """Same-cluster pairs of one labeling as padded ``[K, S, S]`` blocks, so their terms are
     batched matrix products (no per-pair gathers)."""
 
-    def __init__(self, labels: Tensor, sizes: Tensor, value: float) -> None:
+    def __init__(self, labels: Tensor, sizes: Tensor) -> None:
         self.members, self.mask = _padded_clusters(labels, sizes)
-        self.value = value
 
     def exp_blocks(self, u: Tensor, v: Tensor, inv_tau: float, dtype: torch.dtype) -> Tensor:
         """``exp((u_i · v_j − 1)/τ)`` for every same-cluster ``(i, j)``, 0 on padding."""
@@ -353,19 +352,19 @@ class _ClusterBlocks:
         return dots.sub_(1.0).mul_(inv_tau).exp_().mul_(mask.unsqueeze(2) * mask.unsqueeze(1))
 
     def remove(self, blocks: Tensor, row_sum: Tensor, col_sum: Tensor | None) -> None:
-        """Subtract ``value ×`` the blocks' row (and column) sums from the nodes' sums."""
+        """Subtract the blocks' row (and column) sums from the nodes' sums."""
         flat = self.members.view(-1)
-        row_sum.index_add_(0, flat, blocks.sum(2).view(-1), alpha=-self.value)
+        row_sum.index_add_(0, flat, blocks.sum(2).view(-1), alpha=-1)
         if col_sum is not None:
-            col_sum.index_add_(0, flat, blocks.sum(1).view(-1), alpha=-self.value)
+            col_sum.index_add_(0, flat, blocks.sum(1).view(-1), alpha=-1)
 
     def add_grads(self, u: Tensor, v: Tensor, blocks: Tensor, row_factor: Tensor,
                   col_factor: Tensor | None, grad_u: Tensor, grad_v: Tensor) -> None:
-        """The gradient of ``−value · Σ_blocks (row_factor_i + col_factor_j) e_ij``."""
+        """The gradient of ``−Σ_blocks (row_factor_i + col_factor_j) e_ij``."""
         factor = row_factor[self.members].unsqueeze(2)
         if col_factor is not None:
             factor = factor + col_factor[self.members].unsqueeze(1)
-        coefficient = (blocks * factor).mul_(-self.value).to(u.dtype)
+        coefficient = (blocks * factor).neg_().to(u.dtype)
         flat = self.members.view(-1)
         grad_u.index_add_(0, flat, torch.bmm(coefficient, v[self.members]).view(flat.numel(), -1))
         grad_v.index_add_(0, flat, torch.bmm(coefficient.transpose(1, 2),
@@ -417,7 +416,7 @@ class ClusterNegativeWeights:
     def sparse_correction(self, max_pairs: int):
         """The weights as a constant minus same-cluster blocks.
 
-        ``w_ij = base − Σ_blocks value·1[i, j in one block]``: ``count`` mode has ``base = G``
+        ``w_ij = base − Σ_blocks 1[i, j in one block]``: ``count`` mode has ``base = G``
         and one block set per granularity; ``binary`` has ``base = 1`` and the blocks of the
         clusters shared at every granularity. A node shares every cluster with itself, so
         the blocks give ``w_ii = 0``. Clusters are small, so the blocks hold about
@@ -435,7 +434,7 @@ class ClusterNegativeWeights:
         sizes = [torch.bincount(labels) for labels in labelings]
         if sum(size.numel() * int(size.max()) ** 2 for size in sizes) > max_pairs:
             return None
-        return base, [_ClusterBlocks(labels, size, 1.0) for labels, size in zip(labelings, sizes)]
+        return base, [_ClusterBlocks(labels, size) for labels, size in zip(labelings, sizes)]
 
 
 class LowRankNegativeWeights:

@@ -92,10 +92,11 @@ def _block_pass(rows: Tensor, candidates: Tensor, pa2_rows: Tensor, pb2: Tensor,
 
     ``tanh(x) = 2σ(2x) − 1``, so the MLP logit is ``g = Σ_k 2w₂ₖ σ(2(pa_ik + pb_jk)) + b``
     with ``b = b₂ − Σ_k w₂ₖ``: one sigmoid per hidden unit and pair, itself a product of
-    per-node exponentials (:func:`_pair_sigmoids`), instead of a tanh (~4.7 ns each here). The block's rows are complete, so ``lse`` and therefore the gradient
-    shares ``P_ij = w_ij e^{s_ij} / Σ_j`` are known here; computing the gradients now
-    (with respect to ``Σ_i lse_i``; the caller scales them) spares recomputing the
-    ``[h, R, N]`` sigmoids in backward. Every pass over the hidden activations is one
+    per-node exponentials (:func:`_pair_sigmoids`), instead of a tanh (~4.7 ns each here).
+    The block's rows are complete, so ``lse`` and therefore the gradient shares
+    ``P_ij = w_ij e^{s_ij} / Σ_j`` are known here; computing the gradients now (with
+    respect to ``Σ_i lse_i``; the caller scales them) spares recomputing the ``[h, R, N]``
+    sigmoids in backward. Every pass over the hidden activations is one
     in-place kernel or one matrix-vector product on ``work``, which is sized to stay in
     cache.
 
