@@ -259,3 +259,29 @@ def test_meow_resume_reproduces_an_uninterrupted_run(tmp_path):
                       run_dir=tmp_path)
     resumed.fit(resume=True)
     assert [row["loss"] for row in resumed.history] == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("masks", ["once", "epoch"])
+def test_block_form_adjacencies_give_the_csr_loss_and_gradients(masks):
+    from graphcl.nn import AdjacencySum, BlockDiagonalAdjacency, SparseAdjacency
+
+    results = []
+    for density in (None, 0.0):
+        method, graph = tiny_meow(block_density=density, masks=masks, num_clusters=[3])
+        inputs = method.prepare(graph)
+        kinds = {type(a) for a in inputs.adjacencies}
+        if density is None:
+            assert kinds == {SparseAdjacency} and isinstance(inputs.coarse, SparseAdjacency)
+        else:
+            assert BlockDiagonalAdjacency in kinds and isinstance(inputs.coarse, AdjacencySum)
+        out = method.loss(graph, torch.Generator().manual_seed(7))
+        out.total.backward()
+        results.append((out.total.detach(), [p.grad.clone() for p in method.parameters()
+                                              if p.grad is not None]))
+    (loss_csr, grads_csr), (loss_block, grads_block) = results
+    # the CSR form's coarse Ā sums the views' float32 weights before the float64 cast; the
+    # block form sums the float64 products, so they differ by float32 rounding of Ā
+    torch.testing.assert_close(loss_block, loss_csr, rtol=1e-8, atol=0)
+    assert len(grads_csr) == len(grads_block)
+    for a, b in zip(grads_csr, grads_block):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)

@@ -243,16 +243,27 @@ def test_learned_weight_infonce_large_preactivations_use_plain_sigmoids():
         assert torch.isfinite(x).all() and torch.allclose(x, y, atol=1e-7)
 
 
+def _uneven_labels(sizes, seed):
+    labels = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    return labels[torch.randperm(labels.numel(), generator=torch.Generator().manual_seed(seed))]
+
+
 @pytest.mark.parametrize("mode", ["count", "binary"])
 @pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("positive_weight", [0.0, 1.0])
-def test_cluster_weights_sparse_correction_equals_dense(mode, symmetric, positive_weight):
-    """Small clusters take the sparse same-cluster correction (no weight tiles); loss and
-    gradients equal the dense float64 formula and the tile path."""
+@pytest.mark.parametrize("layout", ["even", "uneven"])
+def test_cluster_weights_sparse_correction_equals_dense(mode, symmetric, positive_weight,
+                                                        layout):
+    """Clusters take the sparse same-cluster correction (no weight tiles), bucketed by size
+    when uneven; loss and gradients equal the dense float64 formula and the tile path."""
     u, v = _pair(n=96, d=5)
-    clusters = torch.stack([torch.arange(96) % 32, (torch.arange(96) * 7) % 48])
+    if layout == "even":
+        clusters = torch.stack([torch.arange(96) % 32, (torch.arange(96) * 7) % 48])
+    else:
+        clusters = torch.stack([_uneven_labels([24, 18, 14, 12, 10, 8, 5, 2, 1, 1, 1], 0),
+                                _uneven_labels([30, 15, 15, 11, 9, 6, 4, 3, 2, 1], 1)])
     weights = ClusterNegativeWeights(clusters, mode=mode)
-    assert weights.sparse_correction(96 * 96 // 16) is not None
+    assert weights.sparse_correction(96 * 96 // 2) is not None
     loss = infonce_loss(u, v, 0.4, 7, symmetric=symmetric, pair_weight=weights,
                         positive_weight=positive_weight)
     dense = infonce_loss_dense(u, v, 0.4, symmetric=symmetric, weight=weights.dense().double(),
@@ -266,12 +277,20 @@ def test_cluster_weights_sparse_correction_equals_dense(mode, symmetric, positiv
 
 
 def test_padded_cluster_blocks_hand_computed():
-    from graphcl.losses.infonce import _padded_clusters
+    from graphcl.nn.segment import padded_groups
 
     labels = torch.tensor([1, 0, 1, 2, 1])
-    members, mask = _padded_clusters(labels, torch.bincount(labels))
-    assert members.tolist() == [[1, 0, 0], [0, 2, 4], [3, 0, 0]]
-    assert mask.tolist() == [[1, 0, 0], [1, 1, 1], [1, 0, 0]]
+    # sizes 3, 1, 1: the singletons share a bucket, the triple has its own
+    buckets = padded_groups(labels)
+    assert [b.tolist() for b in buckets] == [[[0, 2, 4]], [[1], [3]]]
+    # uneven sizes are bucketed, not padded to the largest: 6, 5 | 2, 2 | 1 (pad 7 = N)
+    labels = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 3, 3, 4])
+    buckets = padded_groups(labels, growth=1.25)
+    assert [tuple(b.shape) for b in buckets] == [(2, 6), (2, 2), (1, 1)]
+    assert buckets[0][1].tolist() == [6, 7, 8, 9, 10, 16]
+    assert sorted(torch.cat([b[b < 16] for b in buckets]).tolist()) == list(range(16))
+    with pytest.raises(ValueError, match="growth"):
+        padded_groups(labels, growth=0.5)
     # one large cluster is left to the tiles
     weights = ClusterNegativeWeights(torch.zeros(40, dtype=torch.long))
     assert weights.sparse_correction(40 * 40 // 16) is None

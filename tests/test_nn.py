@@ -261,3 +261,24 @@ def test_sparse_features_linear_in_column_blocks_matches_dense(monkeypatch):
     upstream = torch.randn(50, 200, dtype=torch.float64, generator=gen)
     (grad,) = torch.autograd.grad(out, weight, upstream)
     torch.testing.assert_close(grad, upstream.t() @ dense_x)
+
+
+def test_hetero_dropout_statistics_gradient_and_identity():
+    from graphcl.nn.hetero import dropout
+
+    torch.manual_seed(0)
+    x = torch.rand(400, 50, dtype=torch.float64) + 0.5
+    x.requires_grad_(True)
+    out = dropout(x, 0.3, True)
+    kept = out != 0
+    assert abs(kept.double().mean().item() - 0.7) < 0.01
+    torch.testing.assert_close(out[kept], x[kept] / 0.7)
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, kept.double() / 0.7)
+    assert dropout(x, 0.3, False) is x and dropout(x, 0.0, True) is x
+    torch.manual_seed(5)
+    a = dropout(x.detach(), 0.5, True)
+    torch.manual_seed(5)
+    assert torch.equal(a, dropout(x.detach(), 0.5, True))
+    with pytest.raises(ValueError, match="dropout probability"):
+        dropout(x, 1.0, True)

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn.segment import padded_groups
+
 __all__ = [
     "ClusterNegativeWeights",
     "GRACELoss",
@@ -297,12 +299,13 @@ class _CrossInfoNCE(torch.autograd.Function):
 
 
 def _sparse_correction(pair_weight, n: int):
-    """The callback's ``(base, blocks)`` form when it has one and it is small (at most N²/16
-    block entries); ``None`` otherwise (the tiles then carry the weights)."""
+    """The callback's ``(base, blocks)`` form when it has one and it is smaller than the
+    tiles (at most N²/2 block entries: a block entry costs about what a weight-tile entry
+    does); ``None`` otherwise (the tiles then carry the weights)."""
     decompose = getattr(pair_weight, "sparse_correction", None)
     if decompose is None:
         return None
-    return decompose(max_pairs=n * n // 16)
+    return decompose(max_pairs=n * n // 2)
 
 
 def _weight_tile(pair_weight, r0: int, r1: int, c0: int, c1: int, dtype: torch.dtype,
@@ -324,32 +327,29 @@ def _weight_tile(pair_weight, r0: int, r1: int, c0: int, c1: int, dtype: torch.d
     return weight
 
 
-def _padded_clusters(labels: Tensor, sizes: Tensor) -> tuple[Tensor, Tensor]:
-    """The members of every cluster as rows of a ``[K, S]`` index matrix (S the largest
-    cluster; padding points at node 0) and its ``[K, S]`` 0/1 mask, without a Python loop."""
-    order = torch.argsort(labels, stable=True)
-    first = torch.cumsum(sizes, 0) - sizes
-    slot = torch.arange(labels.numel(), device=labels.device) - first[labels[order]]
-    width = int(sizes.max())
-    members = torch.zeros(sizes.numel(), width, dtype=torch.long, device=labels.device)
-    mask = torch.zeros(sizes.numel(), width, device=labels.device)
-    members[labels[order], slot] = order
-    mask[labels[order], slot] = 1.0
-    return members, mask
-
-
 class _ClusterBlocks:
-    """Same-cluster pairs of one labeling as padded ``[K, S, S]`` blocks, so their terms are
-    batched matrix products (no per-pair gathers)."""
+    """Same-cluster pairs of clusters of similar size as padded ``[C, S, S]`` blocks, so
+    their terms are batched matrix products (no per-pair gathers).
 
-    def __init__(self, labels: Tensor, sizes: Tensor) -> None:
-        self.members, self.mask = _padded_clusters(labels, sizes)
+    Args:
+        members: ``[C, S]`` the clusters' nodes, padded with ``n`` (see
+            :func:`graphcl.nn.segment.padded_groups`); n: the node count.
+    """
+
+    def __init__(self, members: Tensor, n: int) -> None:
+        real = members < n
+        # None when nothing is padded (singletons, equal sizes): no masking pass needed
+        self.mask = None if bool(real.all()) else real.to(torch.get_default_dtype())
+        self.members = members.clamp(max=n - 1)  # padding gathers node n-1, masked to 0
 
     def exp_blocks(self, u: Tensor, v: Tensor, inv_tau: float, dtype: torch.dtype) -> Tensor:
         """``exp((u_i · v_j − 1)/τ)`` for every same-cluster ``(i, j)``, 0 on padding."""
         dots = torch.bmm(u[self.members], v[self.members].transpose(1, 2)).to(dtype)
-        mask = self.mask.to(dtype)
-        return dots.sub_(1.0).mul_(inv_tau).exp_().mul_(mask.unsqueeze(2) * mask.unsqueeze(1))
+        blocks = dots.sub_(1.0).mul_(inv_tau).exp_()
+        if self.mask is not None:
+            mask = self.mask.to(dtype)
+            blocks.mul_(mask.unsqueeze(2)).mul_(mask.unsqueeze(1))
+        return blocks
 
     def remove(self, blocks: Tensor, row_sum: Tensor, col_sum: Tensor | None) -> None:
         """Subtract the blocks' row (and column) sums from the nodes' sums."""
@@ -419,8 +419,8 @@ class ClusterNegativeWeights:
         ``w_ij = base − Σ_blocks 1[i, j in one block]``: ``count`` mode has ``base = G``
         and one block set per granularity; ``binary`` has ``base = 1`` and the blocks of the
         clusters shared at every granularity. A node shares every cluster with itself, so
-        the blocks give ``w_ii = 0``. Clusters are small, so the blocks hold about
-        ``K·S²`` entries (S the largest cluster) instead of N² weights to compare.
+        the blocks give ``w_ii = 0``. Clusters are bucketed by size, so the blocks hold at
+        most ``1.25²·Σ_k s_k²`` entries instead of N² weights to compare.
 
         Returns:
             ``(base, [_ClusterBlocks, ...])``, or ``None`` when the padded blocks would hold
@@ -431,10 +431,11 @@ class ClusterNegativeWeights:
         else:
             joint = torch.unique(self.cluster_ids, dim=1, return_inverse=True)[1]
             labelings, base = [joint], 1.0
-        sizes = [torch.bincount(labels) for labels in labelings]
-        if sum(size.numel() * int(size.max()) ** 2 for size in sizes) > max_pairs:
+        n = self.cluster_ids.size(1)
+        groups = [members for labels in labelings for members in padded_groups(labels)]
+        if sum(members.numel() * members.size(1) for members in groups) > max_pairs:
             return None
-        return base, [_ClusterBlocks(labels, size) for labels, size in zip(labelings, sizes)]
+        return base, [_ClusterBlocks(members, n) for members in groups]
 
 
 class LowRankNegativeWeights:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 __all__ = ["KMeansResult", "cluster_concentration", "proto_nce_loss", "spherical_kmeans"]
 
-_ASSIGN_CHUNK_ELEMENTS = 1 << 24  # x @ centroidsᵀ is computed this many scores at a time
+_ASSIGN_CHUNK_ELEMENTS = 1 << 19  # scores per chunk of x @ centroidsᵀ: 2 MB stays in cache for the max
 
 
 @dataclass
@@ -41,18 +41,32 @@ class KMeansResult:
     objective: float
 
 
-def _assign(x: Tensor, centroids: Tensor) -> tuple[Tensor, Tensor]:
+def _assign(x: Tensor, centroids: Tensor,
+            previous: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Best centroid of every point for R restarts at once: ``centroids`` ``[R, K, d]`` →
-    scores and labels ``[R, N]`` (one GEMM against all ``R·K`` centroids per chunk)."""
+    scores and labels ``[R, N]`` (one GEMM against all ``R·K`` centroids per chunk).
+
+    With the ``previous`` labels ``[R, N]``, a point keeps its label unless another centroid
+    scores strictly higher (Lloyd's tie rule); only the points that move need an argmax, the
+    others a max without indices, which runs several times faster on the CPU."""
     restarts, k, _ = centroids.shape
     flat = centroids.reshape(restarts * k, -1).t()
     chunk = max(1, _ASSIGN_CHUNK_ELEMENTS // max(1, restarts * k))
     scores, labels = [], []
     for start in range(0, x.size(0), chunk):
         block = (x[start:start + chunk] @ flat).view(-1, restarts, k)
-        best = block.max(dim=2)
-        scores.append(best.values.t())
-        labels.append(best.indices.t())
+        if previous is None:
+            best = block.max(dim=2)
+            scores.append(best.values.t())
+            labels.append(best.indices.t())
+            continue
+        label = previous[:, start:start + chunk].t().contiguous()
+        score = block.amax(dim=2)
+        moved = (block.gather(2, label.unsqueeze(2)).squeeze(2) < score).nonzero(as_tuple=True)
+        if moved[0].numel():
+            label[moved] = block[moved].argmax(dim=1)
+        scores.append(score.t())
+        labels.append(label.t())
     return torch.cat(scores, 1), torch.cat(labels, 1)
 
 
@@ -121,7 +135,7 @@ def spherical_kmeans(x: Tensor, num_clusters: int, iterations: int = 20, restart
     active = torch.arange(restarts, device=x.device)
     for _ in range(iterations):
         moved = _update(x, labels[active], scores[active], num_clusters)
-        new_scores, new_labels = _assign(x, moved)
+        new_scores, new_labels = _assign(x, moved, labels[active])
         centroids[active], scores[active] = moved, new_scores
         changed = (new_labels != labels[active]).any(1)
         labels[active] = new_labels

@@ -2,9 +2,13 @@
 
 from .adjacency import (
     NORMALIZATIONS,
+    AdjacencySum,
+    BlockDiagonalAdjacency,
+    BlockPartition,
     CSRGraph,
     SparseAdjacency,
     StructureCache,
+    as_block_diagonal,
     gcn_adjacency,
     propagate,
 )
@@ -36,6 +40,9 @@ __all__ = [
     "ACTIVATIONS",
     "LAYERS",
     "NORMALIZATIONS",
+    "AdjacencySum",
+    "BlockDiagonalAdjacency",
+    "BlockPartition",
     "CSRGraph",
     "ContextEnrichment",
     "GATLayer",
@@ -54,6 +61,7 @@ __all__ = [
     "SemanticAttention",
     "SparseAdjacency",
     "StructureCache",
+    "as_block_diagonal",
     "gcn_adjacency",
     "get_segment_backend",
     "make_activation",

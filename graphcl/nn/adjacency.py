@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .segment import segment_sum
+from .segment import padded_groups, segment_sum
 
 # torch marks CSR support as beta and warns on every construction; the operations used here
 # (construction, sparse @ dense) are stable and tested.
@@ -34,7 +34,8 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta 
 
 NORMALIZATIONS = ("gcn", "mean", "sum", "attention")
 
-__all__ = ["NORMALIZATIONS", "CSRGraph", "SparseAdjacency", "StructureCache", "gcn_adjacency", "propagate"]
+__all__ = ["NORMALIZATIONS", "AdjacencySum", "BlockDiagonalAdjacency", "BlockPartition", "CSRGraph",
+           "SparseAdjacency", "StructureCache", "as_block_diagonal", "gcn_adjacency", "propagate"]
 
 
 def _check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
@@ -344,37 +345,226 @@ class SparseAdjacency:
 
 class _SparseDenseProduct(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, adjacency: SparseAdjacency) -> Tensor:
+    def forward(ctx, x: Tensor, adjacency: SparseAdjacency | BlockDiagonalAdjacency) -> Tensor:
         ctx.adjacency = adjacency
+        if isinstance(adjacency, BlockDiagonalAdjacency):
+            return adjacency.matmul(x)
         return torch.sparse.mm(adjacency.csr, x)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
         if not ctx.needs_input_grad[0]:
             return None, None
-        return torch.sparse.mm(ctx.adjacency.t().csr, grad_output.contiguous()), None
+        transpose = ctx.adjacency.t()
+        if isinstance(transpose, BlockDiagonalAdjacency):
+            return transpose.matmul(grad_output.contiguous()), None
+        return torch.sparse.mm(transpose.csr, grad_output.contiguous()), None
 
 
-def propagate(adjacency: SparseAdjacency | Tensor, x: Tensor) -> Tensor:
+def propagate(adjacency: SparseAdjacency | BlockDiagonalAdjacency | AdjacencySum | Tensor,
+              x: Tensor) -> Tensor:
     """One message-passing step ``Â @ X``.
 
     Args:
-        adjacency: a :class:`SparseAdjacency`, or a torch sparse ``[N, N]`` tensor
-            (autograd then goes through torch's own sparse backward).
+        adjacency: a :class:`SparseAdjacency`, :class:`BlockDiagonalAdjacency` or
+            :class:`AdjacencySum`, or a torch sparse ``[N, N]`` tensor (autograd then goes
+            through torch's own sparse backward).
         x: ``[N, d]`` node features.
 
     Returns:
         ``[N, d]``. Gradients flow to ``x`` (not to the adjacency values).
     """
-    num_nodes = adjacency.num_nodes if isinstance(adjacency, SparseAdjacency) \
-        else adjacency.shape[0]
+    structured = isinstance(adjacency, (SparseAdjacency, BlockDiagonalAdjacency, AdjacencySum))
+    num_nodes = adjacency.num_nodes if structured else adjacency.shape[0]
     if x.dim() != 2 or x.size(0) != num_nodes:
         raise ValueError(f"x must be [N, d] with N = {num_nodes}, got {tuple(x.shape)}")
-    if isinstance(adjacency, SparseAdjacency):
+    if isinstance(adjacency, AdjacencySum):
+        out = None
+        for coefficient, term in zip(adjacency.coefficients, adjacency.terms):
+            product = propagate(term, x)
+            out = product * coefficient if out is None else out.add_(product, alpha=coefficient)
+        return out
+    if structured:
         if adjacency.dtype != x.dtype:
             adjacency = adjacency.to(x.dtype)
         return _SparseDenseProduct.apply(x, adjacency)
     return torch.sparse.mm(adjacency, x)
+
+
+class BlockPartition:
+    """A partition of the nodes into diagonal blocks (connected components of a structure)
+    that no entry crosses, with the blocks grouped into size buckets for batched GEMMs.
+
+    A meta-path through a type that each target node meets once (ACM's paper–subject–paper,
+    IMDB's movie–director–movie) is a disjoint union of cliques: its adjacency, even after
+    top-k pruning, lives in dense diagonal blocks. There a batched dense product over the
+    blocks runs several times faster on the CPU than a CSR product over the same entries
+    (ACM's pruned PSP: 2.1M entries in 60 blocks holding 4.3M slots), and every adjacency
+    whose entries are a subset of the structure's (an edge-masked view) uses the same
+    partition.
+
+    Args:
+        edge_index: ``[2, E]`` the structure (``[source; target]``), self-loops optional.
+        num_nodes: ``N``.
+        growth: a bucket holds blocks down to ``1/growth`` of its largest size, all padded
+            to that size (padding at most ``growth²`` the blocks' slots).
+
+    Attributes:
+        component: ``[N]`` block of every node; position: ``[N]`` its slot in its block.
+        buckets: per bucket ``(first block, number of blocks, padded size S)``; blocks are
+            numbered by decreasing size.
+        members: per bucket ``[C, S]`` node of every slot (``N``, a dummy row, on padding).
+        slots: the padded slots of all blocks, ``Σ C·S²``.
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: int, growth: float = 1.25) -> None:
+        import numpy as np
+        import scipy.sparse as sp
+        from scipy.sparse.csgraph import connected_components
+
+        _check_edge_index(edge_index, num_nodes)
+        device = edge_index.device
+        source, target = edge_index.cpu().numpy()
+        pattern = sp.coo_matrix((np.ones(source.size, dtype=np.int8), (target, source)),
+                                shape=(num_nodes, num_nodes))
+        _, labels = connected_components(pattern, directed=True, connection="weak")
+        self.members = [m.to(device) for m in padded_groups(torch.from_numpy(labels).long(),
+                                                             growth=growth)]
+        self.num_nodes = num_nodes
+        # per node: its block (numbered across buckets), its slot in the block, and the
+        # flat offset of the block's first entry among all padded slots
+        component = torch.empty(num_nodes, dtype=torch.long, device=device)
+        position = torch.empty(num_nodes, dtype=torch.long, device=device)
+        padded = torch.empty(num_nodes, dtype=torch.long, device=device)
+        offset = torch.empty(num_nodes, dtype=torch.long, device=device)
+        self.buckets, blocks, slots = [], 0, 0
+        for members in self.members:
+            count, size = members.shape
+            real = members < num_nodes
+            nodes = members[real]
+            block, slot = real.nonzero(as_tuple=True)
+            component[nodes] = blocks + block
+            position[nodes] = slot
+            padded[nodes] = size
+            offset[nodes] = slots + block * size * size
+            self.buckets.append((blocks, count, size))
+            blocks += count
+            slots += count * size * size
+        self.component, self.position, self.slots = component, position, slots
+        self._padded, self._offset = padded, offset
+
+    def density(self, nnz: int) -> float:
+        """The fraction of the padded slots that ``nnz`` entries would fill."""
+        return nnz / max(1, self.slots)
+
+    def adjacency(self, adjacency: SparseAdjacency) -> BlockDiagonalAdjacency:
+        """``adjacency`` (whose entries must lie inside the blocks) in block form."""
+        if adjacency.num_nodes != self.num_nodes:
+            raise ValueError(f"the adjacency has {adjacency.num_nodes} nodes, the partition "
+                             f"{self.num_nodes}")
+        source, target = adjacency.edge_index()
+        block = self.component[target]
+        if not torch.equal(block, self.component[source]):
+            raise ValueError("the adjacency has entries between different blocks of the "
+                             "partition; build the partition from a structure that contains "
+                             "all of its entries")
+        flat = (self._offset[target] + self.position[target] * self._padded[target]
+                + self.position[source])
+        slots = torch.zeros(self.slots, dtype=adjacency.dtype, device=adjacency.device)
+        slots.index_put_((flat,), adjacency.value, accumulate=True)
+        return BlockDiagonalAdjacency(self, slots)
+
+
+class BlockDiagonalAdjacency:
+    """An ``[N, N]`` adjacency stored as the dense diagonal blocks of a
+    :class:`BlockPartition`; products are one batched GEMM per size bucket.
+
+    Use it with :func:`propagate` like a :class:`SparseAdjacency` (same results to rounding;
+    the backward product uses the transposed blocks, a strided view, no copy).
+
+    Attributes:
+        partition: the :class:`BlockPartition`; slots: ``[partition.slots]`` the block entries.
+    """
+
+    def __init__(self, partition: BlockPartition, slots: Tensor,
+                 transposed: bool = False) -> None:
+        self.partition, self.slots, self.transposed = partition, slots, transposed
+        self.num_nodes = partition.num_nodes
+        self._blocks = []
+        offset = 0
+        for count, padded in ((b[1], b[2]) for b in partition.buckets):
+            blocks = slots[offset:offset + count * padded * padded].view(count, padded, padded)
+            self._blocks.append(blocks.transpose(1, 2) if transposed else blocks)
+            offset += count * padded * padded
+        self._transpose: BlockDiagonalAdjacency | None = None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.slots.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.slots.device
+
+    def matmul(self, x: Tensor) -> Tensor:
+        """``Â @ X``: ``[N, d]`` → ``[N, d]``."""
+        padded_x = torch.cat([x, x.new_zeros(1, x.size(1))])
+        out = torch.empty_like(padded_x)
+        for blocks, members in zip(self._blocks, self.partition.members):
+            product = torch.bmm(blocks, padded_x[members])
+            # padding slots all write the dummy row N, which is dropped
+            out.index_copy_(0, members.view(-1), product.view(-1, x.size(1)))
+        return out[:-1]
+
+    def t(self) -> BlockDiagonalAdjacency:
+        if self._transpose is None:
+            self._transpose = BlockDiagonalAdjacency(self.partition, self.slots,
+                                                     not self.transposed)
+            self._transpose._transpose = self
+        return self._transpose
+
+    def to(self, dtype: torch.dtype) -> BlockDiagonalAdjacency:
+        return BlockDiagonalAdjacency(self.partition, self.slots.to(dtype), self.transposed)
+
+    def to_dense(self) -> Tensor:
+        """The dense ``[N, N]`` matrix (for tests and small graphs only)."""
+        eye = torch.eye(self.num_nodes, dtype=self.dtype, device=self.device)
+        return self.matmul(eye)
+
+
+class AdjacencySum:
+    """``Σ_m c_m Â_m`` kept as its terms, each multiplied in its own best form (e.g. MEOW's
+    coarse view, the mean of a sparse and a block-diagonal meta-path adjacency).
+
+    Args:
+        terms: adjacencies of one node count; coefficients: one float per term.
+    """
+
+    def __init__(self, terms, coefficients) -> None:
+        terms, coefficients = list(terms), [float(c) for c in coefficients]
+        if not terms or len(terms) != len(coefficients):
+            raise ValueError(f"AdjacencySum needs one coefficient per term, got {len(terms)} "
+                             f"terms and {len(coefficients)} coefficients")
+        if len({t.num_nodes for t in terms}) != 1:
+            raise ValueError("the terms of an AdjacencySum must have one node count, got "
+                             f"{[t.num_nodes for t in terms]}")
+        self.terms, self.coefficients = terms, coefficients
+        self.num_nodes = terms[0].num_nodes
+
+    def to_dense(self) -> Tensor:
+        return sum(c * t.to_dense() for c, t in zip(self.coefficients, self.terms))
+
+
+def as_block_diagonal(adjacency: SparseAdjacency, partition: BlockPartition | None = None,
+                      min_density: float = 0.2) -> SparseAdjacency | BlockDiagonalAdjacency:
+    """``adjacency`` in block form when its entries fill at least ``min_density`` of the
+    padded blocks of ``partition`` (default: the components of ``adjacency`` itself), where a
+    batched GEMM beats the CSR product; else ``adjacency`` unchanged."""
+    if partition is None:
+        partition = BlockPartition(adjacency.edge_index(), adjacency.num_nodes)
+    if partition.density(adjacency.nnz) < min_density:
+        return adjacency
+    return partition.adjacency(adjacency)
 
 
 def gcn_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,

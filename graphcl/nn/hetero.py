@@ -56,8 +56,35 @@ def _xavier(weight: Tensor) -> None:
     nn.init.xavier_normal_(weight, gain=HECO_GAIN)
 
 
+class _Dropout(torch.autograd.Function):
+    """Inverted dropout whose mask comes from ``torch.rand`` (one uniform per element, the
+    same global generator as ``F.dropout``): on the CPU ``bernoulli_`` costs about twice
+    as much, and MEOW draws 16 dropout masks per epoch."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, p: float) -> Tensor:
+        scale = torch.rand(x.shape, dtype=x.dtype, device=x.device).ge_(p).mul_(1.0 / (1.0 - p))
+        ctx.save_for_backward(scale)
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (scale,) = ctx.saved_tensors
+        return grad_output * scale, None
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``F.dropout(x, p, training)``: each entry zeroed with probability ``p``, the rest
+    scaled by ``1/(1 − p)``; identity when not training or ``p = 0``."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return x
+    return _Dropout.apply(x, float(p))
+
+
 def _dropped(vector: nn.Parameter, p: float, training: bool) -> Tensor:
-    return F.dropout(vector, p, training) if p > 0 else vector
+    return dropout(vector, p, training)
 
 
 class HeteroInputProjection(nn.Module):
@@ -121,7 +148,7 @@ class HeteroInputProjection(nn.Module):
             out = out + linear.bias
         else:
             out = linear(x.to(linear.weight.dtype))
-        return F.elu(F.dropout(out, self.dropout, self.training))
+        return F.elu(dropout(out, self.dropout, self.training))
 
     def forward(self, x_dict: Mapping[str, Tensor],
                 types: Sequence[str] | None = None) -> dict[str, Tensor]:
@@ -371,9 +398,9 @@ class MetaPathGCN(nn.Module):
     def forward(self, x: Tensor, adjacency: SparseAdjacency | Tensor) -> Tensor:
         from .adjacency import propagate
 
-        hidden = F.dropout(x @ self.weight1, self.dropout, self.training)
+        hidden = dropout(x @ self.weight1, self.dropout, self.training)
         hidden = self.activation(propagate(adjacency, hidden))
-        z = propagate(adjacency, F.dropout(hidden @ self.weight2, self.dropout, self.training))
+        z = propagate(adjacency, dropout(hidden @ self.weight2, self.dropout, self.training))
         variance, mean = torch.var_mean(z, correction=0)
         return (z - mean) * torch.rsqrt(variance + 1e-5)
 
@@ -418,7 +445,7 @@ class ContextEnrichment(nn.Module):
             if len(per_position) != len(linears):
                 raise ValueError(f"a meta-path has {len(linears)} context positions, got "
                                  f"{len(per_position)} aggregated contexts")
-            terms.append(sum(F.dropout(linear(c), self.dropout, self.training)
+            terms.append(sum(dropout(linear(c), self.dropout, self.training)
                              for linear, c in zip(linears, per_position)))
         return terms
 
