@@ -95,7 +95,7 @@ def test_sparse_structures_stay_csr():
 
 
 def test_entries_across_blocks_are_refused():
-    edge_index, weight, n = _cliques([4, 4], seed=2)
+    edge_index, _, n = _cliques([4, 4], seed=2)
     partition = BlockPartition(edge_index, n)
     a, b = int(partition.members[0][0, 0]), int(partition.members[0][1, 0])
     crossing = torch.cat([edge_index, torch.tensor([[a], [b]])], 1)
