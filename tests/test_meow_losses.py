@@ -294,3 +294,18 @@ def test_padded_cluster_blocks_hand_computed():
     # one large cluster is left to the tiles
     weights = ClusterNegativeWeights(torch.zeros(40, dtype=torch.long))
     assert weights.sparse_correction(40 * 40 // 16) is None
+
+
+def test_cluster_correction_without_cached_blocks_gives_the_same_gradients(monkeypatch):
+    from graphcl.losses import infonce
+
+    u, v = _pair(n=96, d=5)
+    clusters = torch.stack([_uneven_labels([24, 18, 14, 12, 10, 8, 5, 2, 1, 1, 1], 0)])
+    weights = ClusterNegativeWeights(clusters, mode="count")
+    grads = []
+    for limit in (infonce._CACHED_BLOCK_ENTRIES, 0):
+        monkeypatch.setattr(infonce, "_CACHED_BLOCK_ENTRIES", limit)
+        loss = infonce_loss(u, v, 0.4, 7, pair_weight=weights, positive_weight=0.0)
+        grads.append(torch.autograd.grad(loss, (u, v)))
+    for cached, recomputed in zip(*grads):
+        assert torch.equal(cached, recomputed)

@@ -227,8 +227,14 @@ class _CrossInfoNCE(torch.autograd.Function):
             row_sum.mul_(base)
             if symmetric:
                 col_sum.mul_(base)
+            # the first blocks, up to _CACHED_BLOCK_ENTRIES, are kept for the backward pass
+            kept, entries = [], 0
             for group in groups:
-                group.remove(group.exp_blocks(u, v, inv_tau, exp_dtype), row_sum, col_sum)
+                block_values = group.exp_blocks(u, v, inv_tau, exp_dtype)
+                group.remove(block_values, row_sum, col_sum)
+                entries += block_values.numel()
+                kept.append(block_values if entries <= _CACHED_BLOCK_ENTRIES else None)
+            correction = (base, groups, kept)
             # the blocks leave w_ii = 0; the positive's own term weighs positive_weight
             if positive_weight != 0.0:
                 own = torch.exp(positive - inv_tau)
@@ -260,10 +266,11 @@ class _CrossInfoNCE(torch.autograd.Function):
         correction = ctx.correction
         grad_u, grad_v = torch.zeros_like(u), torch.zeros_like(v)
         if correction is not None:
-            base, groups = correction
-            for group in groups:
-                group.add_grads(u, v, group.exp_blocks(u, v, inv_tau, exp_dtype), row_factor,
-                                col_factor, grad_u, grad_v)
+            base, groups, kept = correction
+            for group, block_values in zip(groups, kept):
+                if block_values is None:
+                    block_values = group.exp_blocks(u, v, inv_tau, exp_dtype)
+                group.add_grads(u, v, block_values, row_factor, col_factor, grad_u, grad_v)
             if ctx.positive_weight != 0.0:
                 own = torch.exp(((u * v).sum(1) * inv_tau).to(exp_dtype) - inv_tau)
                 both = row_factor + col_factor if symmetric else row_factor
@@ -298,14 +305,19 @@ class _CrossInfoNCE(torch.autograd.Function):
         return grad_u, grad_v, None, None, None, None, None
 
 
+_MAX_BLOCK_ENTRIES = 1 << 26  # same-cluster block entries the correction may hold
+_CACHED_BLOCK_ENTRIES = 1 << 23  # kept from forward to backward up to this many
+
+
 def _sparse_correction(pair_weight, n: int):
     """The callback's ``(base, blocks)`` form when it has one and it is smaller than the
     tiles (at most N²/2 block entries: a block entry costs about what a weight-tile entry
-    does); ``None`` otherwise (the tiles then carry the weights)."""
+    does, and at most ``_MAX_BLOCK_ENTRIES``, since a size bucket's blocks are held at
+    once); ``None`` otherwise (the tiles then carry the weights)."""
     decompose = getattr(pair_weight, "sparse_correction", None)
     if decompose is None:
         return None
-    return decompose(max_pairs=n * n // 2)
+    return decompose(max_pairs=min(n * n // 2, _MAX_BLOCK_ENTRIES))
 
 
 def _weight_tile(pair_weight, r0: int, r1: int, c0: int, c1: int, dtype: torch.dtype,

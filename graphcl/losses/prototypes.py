@@ -202,6 +202,7 @@ def proto_nce_loss(z: Tensor, centroids: Sequence[Tensor], assignments: Sequence
     total = z.new_zeros(())
     for mu, labels, phi in zip(centroids, assignments, concentrations):
         mu = torch.nn.functional.normalize(mu.to(z.dtype), dim=1)
-        logits = (z @ mu.t()) / phi.to(z.dtype)
+        # 1/φ_k scales column k: folded into the K prototypes, not the N×K logits
+        logits = z @ (mu / phi.to(z.dtype).unsqueeze(1)).t()
         total = total + torch.nn.functional.cross_entropy(logits, labels)
     return total / len(centroids)
