@@ -285,3 +285,13 @@ def test_block_form_adjacencies_give_the_csr_loss_and_gradients(masks):
     assert len(grads_csr) == len(grads_block)
     for a, b in zip(grads_csr, grads_block):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_faiss_kmeans_backend_trains_and_unknown_backends_are_refused():
+    pytest.importorskip("faiss")
+    method, graph = tiny_meow(kmeans_backend="faiss", num_clusters=[2, 3])
+    out = method.loss(graph)
+    assert torch.isfinite(out.total)
+    out.total.backward()
+    with pytest.raises(ValueError, match="kmeans_backend"):
+        tiny_meow(kmeans_backend="sklearn")

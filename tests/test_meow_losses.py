@@ -102,6 +102,24 @@ def test_kmeans_recovers_separated_clusters_and_is_seeded():
     assert first.objective == pytest.approx(float(first.score.sum()))
 
 
+def test_faiss_backend_matches_the_torch_clustering_and_is_seeded():
+    pytest.importorskip("faiss")
+    from graphcl.losses import faiss_kmeans
+
+    x, truth = _blobs()
+    first = faiss_kmeans(x, 3, seed=1)
+    again = faiss_kmeans(x, 3, seed=1)
+    assert torch.equal(first.assignment, again.assignment)
+    assert first.assignment.dtype == torch.long and first.centroids.shape == (3, x.size(1))
+    assert len(set(zip(first.assignment.tolist(), truth.tolist()))) == 3
+    ours = spherical_kmeans(x, 3, generator=torch.Generator().manual_seed(1))
+    assert first.objective == pytest.approx(ours.objective, rel=1e-5)
+    assert torch.allclose(first.score, (x * first.centroids[first.assignment]).sum(1),
+                          atol=1e-5)
+    with pytest.raises(ValueError, match="exceeds"):
+        faiss_kmeans(x, x.size(0) + 1)
+
+
 def _plain_lloyd(x, k, iterations, restarts, generator):
     """Unpruned reference: the same initialization and update, full assignments."""
     from graphcl.losses.prototypes import _update

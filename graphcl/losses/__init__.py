@@ -26,9 +26,17 @@ from .positives import (
     positive_set_infonce_dense,
     positive_set_infonce_directions,
 )
-from .prototypes import KMeansResult, cluster_concentration, proto_nce_loss, spherical_kmeans
+from .prototypes import (
+    KMEANS_BACKENDS,
+    KMeansResult,
+    cluster_concentration,
+    faiss_kmeans,
+    proto_nce_loss,
+    spherical_kmeans,
+)
 
 __all__ = [
+    "KMEANS_BACKENDS",
     "ClusterNegativeWeights",
     "GRACELoss",
     "InfoNCELoss",
@@ -42,6 +50,7 @@ __all__ = [
     "deca_loss",
     "deca_loss_dense",
     "default_block_size",
+    "faiss_kmeans",
     "grace_loss",
     "grace_loss_dense",
     "infonce_loss",
