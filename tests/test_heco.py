@@ -407,3 +407,21 @@ def test_heco_trains_on_acm(data_root):
     assert all(math.isfinite(value) for value in losses)
     assert losses[-1] < losses[0]
     assert trainer.embed().shape == (4019, 64)
+
+
+def test_heco_block_form_psp_gives_the_csr_loss():
+    from graphcl.nn import BlockDiagonalAdjacency, SparseAdjacency
+
+    graph = tiny_graph()
+    losses = []
+    for density in (None, 0.0):
+        torch.manual_seed(3)
+        method = tiny_heco(feat_drop=0.0, attn_drop=0.0, block_density=density).double()
+        kinds = {type(a) for a in method.prepare(graph).adjacencies}
+        assert (kinds == {SparseAdjacency}) if density is None \
+            else BlockDiagonalAdjacency in kinds
+        out = method.loss(graph, torch.Generator().manual_seed(7))
+        out.total.backward()
+        losses.append((out.total.detach(), method.projection.linears["paper"].weight.grad))
+    torch.testing.assert_close(losses[0][0], losses[1][0], rtol=1e-12, atol=0)
+    torch.testing.assert_close(losses[0][1], losses[1][1], rtol=1e-10, atol=1e-12)

@@ -39,7 +39,14 @@ from ..augment.base import TensorKeyedCache
 from ..augment.metapath import MetaPathViews, NetworkSchema
 from ..losses import PositiveSetInfoNCE
 from ..losses.positives import check_positives
-from ..nn import CSRGraph, HeteroInputProjection, MetaPathEncoder, SchemaEncoder, SparseAdjacency
+from ..nn import (
+    CSRGraph,
+    HeteroInputProjection,
+    MetaPathEncoder,
+    SchemaEncoder,
+    SparseAdjacency,
+    as_block_diagonal,
+)
 from ..nn.features import is_sparse_features
 from .base import LossOutput, Method, register_method
 
@@ -177,6 +184,9 @@ class HeCo(Method):
             (path-instance counts); either is normalized ``D^{-1/2} M D^{-1/2}``.
         block_size: tile edge of the blockwise loss (``None``: from free memory).
         data_root: where ``pos.npz`` is looked up (``None``: ``$GRAPHCL_DATA``, ...).
+        block_density: a meta-path adjacency filling at least this fraction of its
+            connected components' dense blocks is multiplied block by block (ACM's PSP;
+            see :class:`~graphcl.nn.BlockPartition`); ``None`` keeps CSR.
 
     Shapes:
         - ``loss(graph)``: a scalar; parts ``mp`` (L_mp) and ``sc`` (L_sc)
@@ -192,8 +202,10 @@ class HeCo(Method):
                  positive_options: Mapping | None = None,
                  one_hot_types: Sequence[str] = (), num_nodes: Mapping[str, int] | None = None,
                  feature_norm: str | None = "row", metapath_weights: str = "binary",
-                 block_size: int | None = None, data_root: str | None = None) -> None:
+                 block_size: int | None = None, data_root: str | None = None,
+                 block_density: float | None = 0.2) -> None:
         super().__init__()
+        self.block_density = block_density
         if not isinstance(in_channels, Mapping):
             raise TypeError("HeCo needs the feature width of every node type: in_channels must be "
                             f"a dict {{node type: width}} (graph.num_features of a HeteroData), "
@@ -283,8 +295,11 @@ class HeCo(Method):
         for edge_index, weight in built.views:
             if self.metapath_weights == "binary":
                 weight = torch.ones_like(weight)
-            adjacencies.append(CSRGraph(edge_index, num_nodes, weight).adjacency(
-                None, "gcn", dtype=dtype))
+            adjacency = CSRGraph(edge_index, num_nodes, weight).adjacency(None, "gcn",
+                                                                         dtype=dtype)
+            if self.block_density is not None:
+                adjacency = as_block_diagonal(adjacency, min_density=self.block_density)
+            adjacencies.append(adjacency)
         features = {t: self._features(graph, t) for t in self.input_types}
         if self.positive_source == "built":
             positives = built.positives

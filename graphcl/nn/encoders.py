@@ -13,7 +13,13 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
-from .adjacency import SparseAdjacency, gcn_adjacency, propagate
+from .adjacency import (
+    AdjacencySum,
+    BlockDiagonalAdjacency,
+    SparseAdjacency,
+    gcn_adjacency,
+    propagate,
+)
 from .features import TransposeCache, is_sparse_features, sparse_features_linear
 
 __all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation"]
@@ -65,6 +71,8 @@ def as_adjacency(adj: SparseAdjacency | Tensor, x: Tensor,
                 f"normalization={normalization!r})"
             )
         return adj
+    if isinstance(adj, (BlockDiagonalAdjacency, AdjacencySum)):
+        return adj  # built from normalized adjacencies, as a torch sparse tensor is
     if isinstance(adj, Tensor) and adj.layout != torch.strided:
         return adj
     if isinstance(adj, Tensor) and adj.dim() == 2 and adj.size(0) == 2:
@@ -223,6 +231,9 @@ class GATLayer(nn.Module):
 
     def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
         adj = as_adjacency(adj, x, self.normalization)
+        if isinstance(adj, (BlockDiagonalAdjacency, AdjacencySum)):
+            raise ValueError("a GAT layer attends over edges: pass an edge_index or a "
+                             "SparseAdjacency, not a block-diagonal or summed adjacency")
         if isinstance(adj, SparseAdjacency):
             return self.conv(x, adj.edge_index())
         return self.conv(x, adj)
