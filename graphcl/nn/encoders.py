@@ -232,7 +232,7 @@ class GATLayer(nn.Module):
     def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
         adj = as_adjacency(adj, x, self.normalization)
         if isinstance(adj, (BlockDiagonalAdjacency, AdjacencySum)):
-            raise ValueError("a GAT layer attends over edges: pass an edge_index or a "
+            raise TypeError("a GAT layer attends over edges: pass an edge_index or a "
                              "SparseAdjacency, not a block-diagonal or summed adjacency")
         if isinstance(adj, SparseAdjacency):
             return self.conv(x, adj.edge_index())
