@@ -233,7 +233,7 @@ class GATLayer(nn.Module):
         adj = as_adjacency(adj, x, self.normalization)
         if isinstance(adj, (BlockDiagonalAdjacency, AdjacencySum)):
             raise TypeError("a GAT layer attends over edges: pass an edge_index or a "
-                             "SparseAdjacency, not a block-diagonal or summed adjacency")
+                            "SparseAdjacency, not a block-diagonal or summed adjacency")
         if isinstance(adj, SparseAdjacency):
             return self.conv(x, adj.edge_index())
         return self.conv(x, adj)
