@@ -23,7 +23,7 @@ from torch import Tensor
 __all__ = ["KMEANS_BACKENDS", "KMeansResult", "cluster_concentration", "faiss_kmeans",
            "proto_nce_loss", "spherical_kmeans"]
 
-_ASSIGN_CHUNK_ELEMENTS = 1 << 19  # scores per chunk of x @ centroidsᵀ: 2 MB stays in cache for the max
+_ASSIGN_CHUNK_ELEMENTS = 1 << 19  # scores per chunk of x @ centroidsᵀ: a 2 MB block stays in cache
 
 
 @dataclass
