@@ -97,6 +97,39 @@ def test_inputs_match_official_preprocessing():
     assert torch.equal(authors > 0, expected > 0)
 
 
+@pytest.mark.parametrize("ties", ["numpy", "low"])
+def test_pathsim_pruning_with_official_tie_breaking(ties):
+    """``pathsim_ties="numpy"`` keeps exactly what ``preprocess.pathsim`` keeps (its
+    ``np.argsort`` over the dense row, reversed); the default keeps the diagonal first."""
+    import numpy as np
+
+    k = 2
+    method, graph = tiny_meow(top_k=[k, k], pathsim_ties=ties)
+    inputs = method.prepare(graph)
+    for metapath, adjacency in zip([PAP, PSP], inputs.adjacencies):
+        counts = count_matrix(graph, metapath).numpy()
+        diag = np.diag(counts)
+        pruned = np.zeros_like(counts)
+        for i in range(counts.shape[0]):
+            nonzero = np.flatnonzero(counts[i])
+            if nonzero.size <= k:
+                pruned[i] = counts[i]
+                continue
+            if ties == "numpy":
+                score = np.zeros(counts.shape[1])
+                score[nonzero] = 2 * counts[i, nonzero] / (diag[i] + diag[nonzero])
+                kept = np.argsort(score)[::-1][:k]
+            else:
+                score = 2 * counts[i, nonzero] / (diag[i] + diag[nonzero])
+                score[nonzero == i] = np.inf
+                kept = nonzero[np.argsort(-score, kind="stable")[:k]]
+            pruned[i, kept] = counts[i, kept]
+        expected = official_normalize(torch.from_numpy(pruned))
+        assert torch.allclose(adjacency.to_dense().double(), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="ties"):
+        tiny_meow(pathsim_ties="first")
+
+
 def test_edge_and_feature_masks_follow_the_official_recipe():
     method, graph = tiny_meow()
     inputs = method.prepare(graph)

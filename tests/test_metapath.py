@@ -284,6 +284,83 @@ def test_top_k_selection_matches_a_full_sort():
                 np.testing.assert_array_equal(kept, expected)
 
 
+def clique_graph(num_papers: int = 12, num_subjects: int = 2) -> HeteroData:
+    """Papers with one subject each: P-S-P is a union of cliques, every PathSim score 1."""
+    subject = torch.arange(num_papers) % num_subjects
+    ps = torch.stack([torch.arange(num_papers), subject])
+    return hetero_graph({("paper", "subject"): ps}, {"paper": num_papers,
+                                                    "subject": num_subjects})
+
+
+def test_numpy_ties_reproduce_the_official_argsort_selection():
+    psp = ("paper", "subject", "paper")
+    for data, k in [(clique_graph(), 4), (random_graph(5), 3)]:
+        metapath = psp if "subject" in data.node_types else PAP
+        full = dense(data, resolve_metapath(data, metapath))
+        diag = np.diag(full)
+        pathsim = np.zeros_like(full)
+        nz = full > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pathsim[nz] = (2 * full / (diag[:, None] + diag[None, :]))[nz]
+        # MEOW's code_meow/module/preprocess.py pathsim(), on the dense matrix
+        expected = np.zeros_like(full)
+        for i in range(full.shape[0]):
+            if nz[i].sum() <= k:
+                expected[i] = full[i]
+                continue
+            kept = np.sort(np.argsort(pathsim[i])[::-1][:k])
+            expected[i, kept] = full[i, kept]
+        edge_index, count = metapath_adjacency(data, metapath, top_k=k, ties="numpy",
+                                               chunk_size=7)
+        np.testing.assert_array_equal(to_dense(edge_index, count, full.shape), expected)
+
+
+def test_random_ties_are_seeded_unbiased_and_keep_the_diagonal():
+    data = clique_graph(40, 2)  # two cliques of 20, all ties
+    psp = ("paper", "subject", "paper")
+    runs = {seed: metapath_adjacency(data, psp, top_k=5, ties="random", tie_seed=seed,
+                                     chunk_size=c)[0]
+            for seed, c in [(0, 1 << 20), (1, 1 << 20)]}
+    again = metapath_adjacency(data, psp, top_k=5, ties="random", tie_seed=0, chunk_size=9)[0]
+    assert torch.equal(runs[0], again)  # the seed fixes it, block splits do not matter
+    assert not torch.equal(runs[0], runs[1])
+    low = metapath_adjacency(data, psp, top_k=5)[0]
+    for edge_index in (runs[0], runs[1], low):
+        rows, cols = edge_index
+        assert torch.bincount(rows, minlength=40).tolist() == [5] * 40
+        assert ((rows == cols).sum() == 40)  # the diagonal first
+        assert torch.equal(rows % 2, cols % 2)  # only same-subject neighbours
+    # "low" joins everyone to the lowest ids; random spreads the choice over the clique
+    def neighbours(edge_index):
+        return torch.unique(edge_index[1][edge_index[0] != edge_index[1]]).numel()
+
+    assert neighbours(low) == 10  # per clique its 4 lowest ids, and the 5th for those 4
+    assert neighbours(runs[0]) > 20
+
+
+def test_top_k_tie_key_matches_a_full_sort():
+    from graphcl.augment.metapath import _top_k_positions
+
+    rng = np.random.default_rng(1)
+    counts = rng.integers(0, 40, 200)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    rows = np.repeat(np.arange(counts.size), counts)
+    score = rng.integers(0, 4, indptr[-1]).astype(np.float64)
+    key = rng.permutation(score.size)
+    order = np.lexsort((key, -score, rows))
+    rank = np.arange(order.size) - indptr[rows[order]]
+    for k in (1, 3, 10):
+        np.testing.assert_array_equal(_top_k_positions(indptr, score, k, tie_key=key),
+                                      np.sort(order[rank < k]))
+
+
+def test_unknown_tie_rule_is_refused():
+    with pytest.raises(ValueError, match="ties must be one of"):
+        metapath_adjacency(random_graph(), PAP, top_k=2, ties="first")
+    with pytest.raises(ValueError, match="ties must be one of"):
+        MetaPathViews([PAP], ties="high")
+
+
 # --------------------------------------------------------------------------- normalization
 
 

@@ -69,6 +69,7 @@ __all__ = [
 EdgeType = tuple[str, str, str]
 MetaPath = Sequence["str | tuple[str, str] | tuple[str, str, str]"]
 NORMALIZE = ("sym", "row", None)
+TIES = ("low", "random", "numpy")
 DEFAULT_CHUNK = 1 << 20
 
 
@@ -241,9 +242,11 @@ def _diagonal(x: sp.csr_matrix, y: sp.csr_matrix | None) -> np.ndarray:
 
 
 def _top_k_positions(indptr: np.ndarray, score: np.ndarray, k: int,
-                     budget: int = 1 << 22) -> np.ndarray | None:
+                     budget: int = 1 << 22, tie_key: np.ndarray | None = None
+                     ) -> np.ndarray | None:
     """Positions (ascending) of each row's ``k`` largest scores; ties keep the lower column
-    (entries must be sorted by column within rows). ``None`` when every row fits.
+    (entries must be sorted by column within rows), or with ``tie_key`` (one number per
+    entry) the smaller key. ``None`` when every row fits.
 
     No sort: each long row's ``k``-th largest score comes from ``np.partition`` over the
     rows padded to a common length (rows bucketed by length, at most ``budget`` padded
@@ -272,18 +275,77 @@ def _top_k_positions(indptr: np.ndarray, score: np.ndarray, k: int,
     above = score > limit
     ties = score == limit
     room = k - np.bincount(rows, weights=above, minlength=counts.size)
-    tie_before = np.concatenate([[0], np.cumsum(ties)])[indptr[:-1]]  # ties before each row
-    tie_rank = np.cumsum(ties) - tie_before[rows]  # 1-based rank of a tie within its row
-    return np.flatnonzero(above | (ties & (tie_rank <= room[rows])))
+    if tie_key is None:
+        tie_before = np.concatenate([[0], np.cumsum(ties)])[indptr[:-1]]  # ties before each row
+        tie_rank = np.cumsum(ties) - tie_before[rows]  # 1-based rank of a tie within its row
+        return np.flatnonzero(above | (ties & (tie_rank <= room[rows])))
+    tied = np.flatnonzero(ties)
+    order = tied[np.lexsort((tie_key[tied], rows[tied]))]
+    tie_rows = rows[order]
+    first = np.searchsorted(tie_rows, tie_rows)  # sorted by row: first tie of each row
+    chosen = order[np.arange(order.size) - first < room[tie_rows]]
+    keep = above.copy()
+    keep[chosen] = True
+    return np.flatnonzero(keep)
 
 
-def _pathsim(block: sp.csr_matrix, start: int, diagonal: np.ndarray) -> np.ndarray:
-    """PathSim of a block's entries; the diagonal scores +inf so it is always kept first."""
+def _pair_hash(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
+    """A pseudo-random uint64 per ``(row, col)`` (splitmix64 finalizer): the same pair gets
+    the same key however the matrix is split into blocks."""
+    with np.errstate(over="ignore"):
+        z = (rows.astype(np.uint64) << np.uint64(32)) ^ cols.astype(np.uint64)
+        z = z + np.uint64((0x9E3779B97F4A7C15 * (int(seed) + 1)) & 0xFFFFFFFFFFFFFFFF)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _numpy_top_k_positions(indptr: np.ndarray, indices: np.ndarray, score: np.ndarray,
+                           k: int, num_cols: int) -> np.ndarray | None:
+    """Each long row's kept positions as MEOW's official ``pathsim`` picks them:
+    ``np.sort(np.argsort(dense_row)[::-1][:k])``. Which tied columns survive depends on
+    numpy's sort algorithm (version and CPU), so this is for reproducing that code only.
+    O(N) memory and O(N log N) time per row longer than ``k``."""
+    counts = np.diff(indptr)
+    if counts.size == 0 or counts.max() <= k:
+        return None
+    keep = np.ones(score.size, dtype=bool)
+    dense = np.zeros(num_cols, dtype=np.float64)
+    for row in np.flatnonzero(counts > k):
+        lo, hi = indptr[row], indptr[row + 1]
+        columns = indices[lo:hi]
+        dense[columns] = score[lo:hi]
+        kept = np.sort(np.argsort(dense)[::-1][:k])
+        dense[columns] = 0.0
+        keep[lo:hi] = False
+        keep[lo + np.searchsorted(columns, kept)] = True
+    return np.flatnonzero(keep)
+
+
+def _select_top_k(block: sp.csr_matrix, start: int, diagonal: np.ndarray, k: int,
+                  ties: str, tie_seed: int) -> np.ndarray | None:
+    """Positions of the kept entries of a row block of ``M`` (see ``metapath_adjacency``)."""
+    if ties == "numpy":
+        score = _pathsim(block, start, diagonal, diagonal_first=False)
+        return _numpy_top_k_positions(block.indptr, block.indices, score, k, block.shape[1])
+    score = _pathsim(block, start, diagonal)
+    key = None
+    if ties == "random":
+        rows = np.repeat(np.arange(start, start + block.shape[0]), np.diff(block.indptr))
+        key = _pair_hash(rows, block.indices, tie_seed)
+    return _top_k_positions(block.indptr, score, k, tie_key=key)
+
+
+def _pathsim(block: sp.csr_matrix, start: int, diagonal: np.ndarray,
+             diagonal_first: bool = True) -> np.ndarray:
+    """PathSim of a block's entries; with ``diagonal_first`` the diagonal scores +inf so it is
+    always kept first."""
     rows = np.repeat(np.arange(start, start + block.shape[0]), np.diff(block.indptr))
     denominator = diagonal[rows] + diagonal[block.indices]
     score = np.divide(2.0 * block.data, denominator, out=np.zeros_like(block.data),
                       where=denominator > 0)
-    score[rows == block.indices] = np.inf
+    if diagonal_first:
+        score[rows == block.indices] = np.inf
     return score
 
 
@@ -308,6 +370,11 @@ def _check_normalize(normalize) -> None:
         raise ValueError(f"normalize must be one of {NORMALIZE}, got {normalize!r}")
 
 
+def _check_ties(ties) -> None:
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+
+
 def _check_k(name: str, k) -> None:
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise ValueError(f"{name} must be a positive int or None, got {k!r}")
@@ -326,6 +393,8 @@ def metapath_adjacency(
     weighted: bool = True,
     dtype: torch.dtype = torch.float32,
     chunk_size: int = DEFAULT_CHUNK,
+    ties: str = "low",
+    tie_seed: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """The meta-path adjacency ``M = A_{R_1} ... A_{R_L}`` with path-instance counts.
 
@@ -353,6 +422,16 @@ def metapath_adjacency(
         dtype: value dtype of the result.
         chunk_size: about how many entries of ``M`` one block may hold (2^20 by default:
             about 50 MB of working memory on DBLP's APCPA with ``top_k``).
+        ties: which of a row's entries tied at the ``k``-th PathSim survive ``top_k``.
+            ``"low"``: the lower columns (diagonal first). ``"random"``: a pseudo-random
+            choice fixed by ``tie_seed`` (diagonal first), so the kept set does not follow
+            the node order. ``"numpy"``: exactly what MEOW's official ``pathsim`` keeps,
+            ``np.sort(np.argsort(dense_row)[::-1][:k])`` with the diagonal an ordinary
+            score of 1 that may be dropped; numpy's sort decides among ties, so the set
+            depends on the numpy build. Ties are not rare: ACM's PSP joins every paper of
+            a subject with PathSim 1, and 2652 of its 4019 papers lie in subjects larger
+            than MEOW's ``k = 700``, so the choice decides most of that view.
+        tie_seed: seed of ``ties="random"``.
 
     Returns:
         ``(edge_index [2, E] int64, path_count [E] dtype)``, sorted by (start, end).
@@ -360,19 +439,22 @@ def metapath_adjacency(
     _check_hetero(data)
     _check_normalize(normalize)
     _check_k("top_k", top_k)
+    _check_ties(ties)
     hops = resolve_metapath(data, metapath)
     if (top_k is not None or normalize == "sym") and hops[0][0] != hops[-1][2]:
         raise ValueError(f"top_k (PathSim) and normalize='sym' need a meta-path that returns "
                          f"to its start type, got {hops[0][0]!r} -> {hops[-1][2]!r}")
     x, y = _factors(data, hops, weighted)
     diagonal = _diagonal(x, y) if top_k is not None else None
-    indptr, indices, values = _build(x, y, self_loops, top_k, diagonal, chunk_size)
+    indptr, indices, values = _build(x, y, self_loops, top_k, diagonal, chunk_size, ties,
+                                     tie_seed)
     if normalize is not None:
         values = _normalize_numpy(indptr, indices, values, normalize)
     return _to_edges(indptr, indices, values, dtype, _device(data))
 
 
-def _build(x, y, self_loops: bool, top_k: int | None, diagonal, chunk_size: int):
+def _build(x, y, self_loops: bool, top_k: int | None, diagonal, chunk_size: int,
+           ties: str = "low", tie_seed: int = 0):
     """Blocks of ``X @ Y`` with self-loops dropped and PathSim top-k applied, concatenated
     as CSR arrays (int64 indptr, int32/64 indices, float64 values)."""
     pieces_indices, pieces_values, counts = [], [], []
@@ -382,7 +464,7 @@ def _build(x, y, self_loops: bool, top_k: int | None, diagonal, chunk_size: int)
             rows = np.repeat(np.arange(start, end), np.diff(block.indptr))
             block = _keep(block, np.flatnonzero(rows != block.indices))
         if top_k is not None:
-            keep = _top_k_positions(block.indptr, _pathsim(block, start, diagonal), top_k)
+            keep = _select_top_k(block, start, diagonal, top_k, ties, tie_seed)
             if keep is not None:
                 block = _keep(block, keep)
         pieces_indices.append(block.indices)
@@ -437,7 +519,8 @@ def normalize_adjacency(edge_index: Tensor, edge_weight: Tensor, num_nodes: int,
 
 
 def pathsim_top_k(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, k: int,
-                  diagonal: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                  diagonal: Tensor | None = None, ties: str = "low",
+                  tie_seed: int = 0) -> tuple[Tensor, Tensor]:
     """Keep each row's ``k`` entries of largest PathSim ``2 M_ij / (M_ii + M_jj)``.
 
     Args:
@@ -448,11 +531,14 @@ def pathsim_top_k(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, k: in
             ties go to the lower column.
         diagonal: ``[N]`` ``M_ii`` when the edge list lacks the diagonal (self-loops dropped);
             by default read from the list's diagonal entries.
+        ties, tie_seed: how ties at the ``k``-th score are broken, see
+            :func:`metapath_adjacency`.
 
     Returns:
         ``(edge_index, edge_weight)`` of the kept entries (the counts), sorted by row, column.
     """
     _check_k("k", k)
+    _check_ties(ties)
     device, dtype = edge_weight.device, edge_weight.dtype
     index = edge_index.detach().cpu().numpy()
     matrix = sp.csr_matrix((edge_weight.detach().cpu().double().numpy(), (index[0], index[1])),
@@ -464,7 +550,7 @@ def pathsim_top_k(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, k: in
         diag = diagonal.detach().cpu().double().numpy()
         if diag.shape != (num_nodes,):
             raise ValueError(f"diagonal must have shape [{num_nodes}], got {diag.shape}")
-    keep = _top_k_positions(matrix.indptr, _pathsim(matrix, 0, diag), k)
+    keep = _select_top_k(matrix, 0, diag, k, ties, tie_seed)
     if keep is not None:
         matrix = _keep(matrix, keep)
     return _to_edges(matrix.indptr, matrix.indices.astype(np.int64), matrix.data, dtype, device)
@@ -826,6 +912,8 @@ class MetaPathViews:
         self_loops: keep the diagonal of each meta-path matrix (HeCo, MEOW; default).
         top_k: PathSim pruning, one ``k`` or one per meta-path (MEOW's ``nei_max``: ACM
             ``[110, 700]``, DBLP ``[25, 200, 40]``); ``None`` keeps all.
+        ties, tie_seed: which tied entries ``top_k`` keeps (``"low"``, ``"random"``,
+            ``"numpy"``), see :func:`metapath_adjacency`.
         normalize: ``"sym"`` (default), ``"row"`` or ``None`` (counts), see
             :func:`metapath_adjacency`.
         contexts: also build the meta-path contexts (MEOW's fine-grained view).
@@ -844,6 +932,7 @@ class MetaPathViews:
 
     def __init__(self, metapaths: Sequence[MetaPath], target: str | None = None, *,
                  self_loops: bool = True, top_k: int | Sequence[int | None] | None = None,
+                 ties: str = "low", tie_seed: int = 0,
                  normalize: str | None = "sym", contexts: bool = True,
                  context_options: Mapping | None = None, num_positives: int | None = None, positive_options: Mapping | None = None,
                  dtype: torch.dtype = torch.float32, chunk_size: int = DEFAULT_CHUNK) -> None:
@@ -857,6 +946,8 @@ class MetaPathViews:
         for k in top_k:
             _check_k("top_k", k)
         _check_k("num_positives", num_positives)
+        _check_ties(ties)
+        self.ties, self.tie_seed = ties, tie_seed
         self.metapaths = [tuple(m) for m in metapaths]
         self.target = target
         self.self_loops = self_loops
@@ -885,7 +976,8 @@ class MetaPathViews:
                                  f"type {target!r}")
         views = [metapath_adjacency(data, hops, self_loops=self.self_loops, top_k=k,
                                     normalize=self.normalize, dtype=self.dtype,
-                                    chunk_size=self.chunk_size)
+                                    chunk_size=self.chunk_size, ties=self.ties,
+                                    tie_seed=self.tie_seed)
                  for hops, k in zip(resolved, self.top_k)]
         contexts = [metapath_context(data, hops, **{"dtype": self.dtype,
                                                     **self.context_options})
