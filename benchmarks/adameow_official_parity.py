@@ -36,7 +36,7 @@ from torch.utils.checkpoint import checkpoint
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from reproduce import hardware  # noqa: E402
+from reproduce import hardware
 
 
 def official_weighted_infonce(mlp, z_anchor, z, tau: float, rows: int = 64):

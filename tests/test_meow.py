@@ -90,7 +90,7 @@ def test_inputs_match_official_preprocessing():
     assert torch.allclose(inputs.coarse.to_dense().double(), (dense[0] + dense[1]) / 2,
                           atol=1e-12)
     # contexts: the distinct authors / the subject of each paper
-    authors = inputs.contexts[0][0][1].to_dense()
+    authors = inputs.contexts[0][0][1].incidence.to_dense()
     pa = graph["paper", "to", "author"].edge_index
     expected = torch.zeros_like(authors)
     expected[pa[0], pa[1]] = 1

@@ -11,6 +11,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.transforms import AddMetaPaths
 
 from graphcl.augment import (
+    ContextAggregation,
     MetaPathViews,
     aggregate_context,
     metapath_adjacency,
@@ -460,6 +461,29 @@ def test_aggregate_context_mean_and_sum():
                                .sum(0)[:, None].expand(-1, 3))
     with pytest.raises(ValueError, match="N_int"):
         aggregate_context(context, torch.randn(7, 3))
+
+
+def test_context_aggregation_reuses_its_matrices_and_matches_dense_gradients():
+    data = random_graph(7)
+    context = metapath_context(data, ("paper", "author", "paper", "subject", "paper"))[1]
+    counts = context.incidence.to_dense().double()
+    aggregate = ContextAggregation(context, "mean", weighted=True)
+    reference = counts / counts.sum(1, keepdim=True).clamp(min=1e-300)
+    for _ in range(2):  # the second call reuses the cached matrices
+        x = torch.randn(counts.size(1), 4, dtype=torch.float64, requires_grad=True)
+        upstream = torch.randn(counts.size(0), 4, dtype=torch.float64)
+        out = aggregate(x)
+        torch.testing.assert_close(out, reference @ x)
+        (out * upstream).sum().backward()
+        torch.testing.assert_close(x.grad, reference.t() @ upstream)
+    matrix, transposed = aggregate.matrices(torch.float64)
+    assert aggregate.matrices(torch.float64)[1] is transposed
+    torch.testing.assert_close(transposed.to_dense(), matrix.to_dense().t())
+    assert aggregate_context(aggregate, x).shape == (counts.size(0), 4)
+    with pytest.raises(ValueError, match="reduce"):
+        ContextAggregation(context, "max")
+    with pytest.raises(ValueError, match="CSR"):
+        ContextAggregation(counts)
 
 
 # --------------------------------------------------------------------------- positives

@@ -22,6 +22,7 @@ from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling
 from .hetero import HeteroEdgeDropping, HeteroFeatureMasking, RelationDropping
 from .metapath import (
+    ContextAggregation,
     MetaPathContext,
     MetaPathViews,
     MetaPathViewSet,
@@ -43,6 +44,7 @@ __all__ = [
     "AdaptiveFeatureMasking",
     "Augmenter",
     "Compose",
+    "ContextAggregation",
     "EdgeAdding",
     "EdgeDropping",
     "FeatureDropout",

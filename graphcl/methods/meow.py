@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from ..augment.base import TensorKeyedCache
-from ..augment.metapath import MetaPathViews, aggregate_context
+from ..augment.metapath import ContextAggregation, MetaPathViews
 from ..losses import (
     KMEANS_BACKENDS,
     ClusterNegativeWeights,
@@ -94,7 +94,8 @@ class MEOWInputs:
             self-loop per node, for drawing edge-masked views in O(E).
         off_diagonal: per meta-path, ``[E']`` bool, the maskable entries of that structure.
         patterns: per meta-path, the ``[2, E']`` entries of that structure (path start, end).
-        contexts: per meta-path, ``(node type, [N, N_type] sparse CSR)`` per position.
+        contexts: per meta-path, ``(node type, ContextAggregation)`` per position (the
+            normalized ``[N, N_type]`` incidence, with its transpose kept for backward).
     """
 
     target: str
@@ -105,7 +106,7 @@ class MEOWInputs:
     mask_structures: list[CSRGraph]
     off_diagonal: list[Tensor]
     patterns: list[Tensor]
-    contexts: list[list[tuple[str, Tensor]]]
+    contexts: list[list[tuple[str, ContextAggregation]]]
     partitions: list[BlockPartition | None]
 
 
@@ -324,7 +325,8 @@ class MEOW(Method):
             coarse = AdjacencySum(adjacencies, [1.0 / len(adjacencies)] * len(adjacencies))
         else:
             coarse = _mean_adjacency(built.views, n, dtype)
-        contexts = [[(c.node_type, c.incidence) for c in per_path] for per_path in built.contexts]
+        contexts = [[(c.node_type, ContextAggregation(c.incidence)) for c in per_path]
+                    for per_path in built.contexts]
         features = {t: self._features(graph, t) for t in self.input_types}
         return MEOWInputs(self.target, n, features, adjacencies, coarse, structures,
                           off_diagonal, patterns, contexts, partitions)
@@ -383,8 +385,8 @@ class MEOW(Method):
         masked_x, masked_adjacencies = self._masks(inputs, generator)
         h = self.projection(inputs.features, self.input_types)
         h_masked = self.projection.project(self.target, masked_x)
-        aggregated = [[aggregate_context(incidence, h[node_type])
-                       for node_type, incidence in per_path] for per_path in inputs.contexts]
+        aggregated = [[aggregate(h[node_type]) for node_type, aggregate in per_path]
+                      for per_path in inputs.contexts]
         # each view draws its own dropout of the context maps, as the official code does
         terms = self.enrichment.context_terms(aggregated)
         terms_masked = self.enrichment.context_terms(aggregated)
