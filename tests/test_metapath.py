@@ -11,9 +11,11 @@ from torch_geometric.data import HeteroData
 from torch_geometric.transforms import AddMetaPaths
 
 from graphcl.augment import (
+    ChainedContextAggregation,
     ContextAggregation,
     MetaPathViews,
     aggregate_context,
+    context_aggregations,
     metapath_adjacency,
     metapath_context,
     network_schema,
@@ -484,6 +486,39 @@ def test_context_aggregation_reuses_its_matrices_and_matches_dense_gradients():
         ContextAggregation(context, "max")
     with pytest.raises(ValueError, match="CSR"):
         ContextAggregation(counts)
+
+
+def test_chained_context_aggregation_equals_the_full_incidence():
+    gen = torch.Generator().manual_seed(3)
+    authors = torch.unique(torch.stack([torch.randint(0, 25, (60,), generator=gen),
+                                        torch.randint(0, 12, (60,), generator=gen)]), dim=1)
+    venue = torch.randint(0, 4, (25,), generator=gen)
+    venue[:4] = torch.arange(4)
+    pv = torch.stack([torch.arange(25), venue])
+    pv = torch.cat([pv, pv[:, :3]], dim=1)  # duplicate edges: still one venue per paper
+    data = hetero_graph({("paper", "author"): authors, ("paper", "venue"): pv},
+                        {"paper": 25, "author": 12, "venue": 4})
+    apvpa = ("author", "paper", "venue", "paper", "author")
+    contexts = metapath_context(data, apvpa, complete=False, dtype=torch.float64)
+    aggregations = context_aggregations(data, apvpa, contexts)
+    assert [type(a).__name__ for a in aggregations] == [
+        "ContextAggregation", "ContextAggregation", "ChainedContextAggregation"]
+    x = torch.randn(25, 3, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(12, 3, dtype=torch.float64)
+    (aggregations[2](x) * upstream).sum().backward()
+    chained_grad = x.grad.clone()
+    x.grad = None
+    reference = ContextAggregation(contexts[2])(x)
+    torch.testing.assert_close(aggregations[2](x), reference)
+    (reference * upstream).sum().backward()
+    torch.testing.assert_close(chained_grad, x.grad)
+    # a hop with several predecessors (paper -> author) stays a full incidence
+    apapa = ("author", "paper", "author", "paper", "author")
+    contexts = metapath_context(data, apapa, complete=False)
+    assert not any(isinstance(a, ChainedContextAggregation)
+                   for a in context_aggregations(data, apapa, contexts))
+    with pytest.raises(ValueError, match="several predecessors"):
+        ChainedContextAggregation(contexts[1], contexts[0].incidence)
 
 
 # --------------------------------------------------------------------------- positives

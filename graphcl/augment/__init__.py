@@ -22,12 +22,14 @@ from .edges import EdgeAdding, EdgeDropping, undirected_pair_ids
 from .features import FeatureDropout, FeatureMasking, NodeShuffling
 from .hetero import HeteroEdgeDropping, HeteroFeatureMasking, RelationDropping
 from .metapath import (
+    ChainedContextAggregation,
     ContextAggregation,
     MetaPathContext,
     MetaPathViews,
     MetaPathViewSet,
     NetworkSchema,
     aggregate_context,
+    context_aggregations,
     metapath_adjacency,
     metapath_context,
     network_schema,
@@ -43,6 +45,7 @@ __all__ = [
     "AdaptiveEdgeDropping",
     "AdaptiveFeatureMasking",
     "Augmenter",
+    "ChainedContextAggregation",
     "Compose",
     "ContextAggregation",
     "EdgeAdding",
@@ -65,6 +68,7 @@ __all__ = [
     "RandomWalkSubgraph",
     "RelationDropping",
     "aggregate_context",
+    "context_aggregations",
     "drop_probabilities",
     "edge_drop_weights",
     "feature_drop_weights",

@@ -52,12 +52,14 @@ from .base import TensorKeyedCache, uniform
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 __all__ = [
+    "ChainedContextAggregation",
     "ContextAggregation",
     "MetaPathContext",
     "MetaPathViewSet",
     "MetaPathViews",
     "NetworkSchema",
     "aggregate_context",
+    "context_aggregations",
     "metapath_adjacency",
     "metapath_context",
     "network_schema",
@@ -706,6 +708,70 @@ class _CachedTransposeProduct(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return None, None, None
         return torch.sparse.mm(ctx.transposed, grad_output.contiguous()), None, None
+
+
+class ChainedContextAggregation:
+    """The mean over a prefix context's distinct nodes, ``bin(P A) x / bin(P A) 1``,
+    computed as ``bin(P) (bin(A) x)`` without forming ``bin(P A)``.
+
+    Exact when every node of the last type has at most one neighbour through the last hop
+    (``A`` has at most one entry per column, e.g. DBLP's paper → conference): then the
+    ``(i, j)`` entry of ``bin(P) bin(A)`` is ``bin(P)_{i, pred(j)}``, already 0 or 1. On DBLP's
+    APCPA the third context (the papers of an author's conferences) has 10.2M entries; the
+    chain multiplies through 9,205 author–conference and 14,328 conference–paper entries.
+
+    Args:
+        prefix: the context one position earlier (``[N_target, N_{l-1}]`` CSR or
+            :class:`MetaPathContext`); hop: ``[N_{l-1}, N_l]`` CSR of the last relation.
+
+    Shapes:
+        - ``__call__(x)``: ``[N_l, d]`` → ``[N_target, d]`` (rows without context: zero).
+    """
+
+    def __init__(self, prefix: Tensor | MetaPathContext, hop: Tensor) -> None:
+        self.prefix = ContextAggregation(prefix, "sum")
+        self.hop = ContextAggregation(hop, "sum")
+        if self.prefix.shape[1] != self.hop.shape[0]:
+            raise ValueError(f"prefix {self.prefix.shape} and hop {self.hop.shape} do not chain")
+        columns = self.hop.incidence.col_indices()
+        if columns.numel() and int(columns.bincount().max()) > 1:
+            raise ValueError("the hop has a node with several predecessors; the chained mean "
+                             "is exact only for a many-to-one last hop")
+        self.shape = (self.prefix.shape[0], self.hop.shape[1])
+        self._inverse_counts: dict = {}
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.size(0) != self.shape[1]:
+            raise ValueError(f"x must be [N_int, d] with N_int = {self.shape[1]}, "
+                             f"got {tuple(x.shape)}")
+        if x.dtype not in self._inverse_counts:
+            ones = torch.ones(self.shape[1], 1, dtype=x.dtype, device=x.device)
+            counts = self.prefix(self.hop(ones))
+            self._inverse_counts[x.dtype] = torch.where(counts > 0, 1.0 / counts.clamp(min=1),
+                                                        torch.zeros_like(counts))
+        return self.prefix(self.hop(x)) * self._inverse_counts[x.dtype]
+
+
+def context_aggregations(data: HeteroData, metapath: MetaPath,
+                         contexts: Sequence[MetaPathContext]
+                         ) -> list[ContextAggregation | ChainedContextAggregation]:
+    """The mean aggregations over the distinct nodes of a meta-path's prefix contexts
+    (``metapath_context(..., complete=False)``): a :class:`ChainedContextAggregation` where
+    the hop into a position is many-to-one, else a :class:`ContextAggregation`. Same values
+    either way; the chain skips the large incidences that such a hop fans out."""
+    hops = resolve_metapath(data, metapath)
+    if len(contexts) != len(hops) - 1:
+        raise ValueError(f"{len(contexts)} contexts for a meta-path of {len(hops)} hops")
+    result = []
+    for index, context in enumerate(contexts):
+        if index > 0:
+            relation = _relation_matrix(data, hops[index], weighted=False)
+            if relation.nnz and np.diff(relation.tocsc().indptr).max() <= 1:
+                hop = _torch_csr(relation, context.incidence.dtype, context.incidence.device)
+                result.append(ChainedContextAggregation(contexts[index - 1], hop))
+                continue
+        result.append(ContextAggregation(context))
+    return result
 
 
 def aggregate_context(incidence: Tensor | MetaPathContext | ContextAggregation, x: Tensor,

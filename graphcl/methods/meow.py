@@ -42,7 +42,12 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from ..augment.base import TensorKeyedCache
-from ..augment.metapath import ContextAggregation, MetaPathViews
+from ..augment.metapath import (
+    ChainedContextAggregation,
+    ContextAggregation,
+    MetaPathViews,
+    context_aggregations,
+)
 from ..losses import (
     KMEANS_BACKENDS,
     ClusterNegativeWeights,
@@ -94,8 +99,8 @@ class MEOWInputs:
             self-loop per node, for drawing edge-masked views in O(E).
         off_diagonal: per meta-path, ``[E']`` bool, the maskable entries of that structure.
         patterns: per meta-path, the ``[2, E']`` entries of that structure (path start, end).
-        contexts: per meta-path, ``(node type, ContextAggregation)`` per position (the
-            normalized ``[N, N_type]`` incidence, with its transpose kept for backward).
+        contexts: per meta-path, ``(node type, aggregation)`` per position: the mean over
+            the position's distinct nodes (:func:`graphcl.augment.context_aggregations`).
     """
 
     target: str
@@ -106,7 +111,7 @@ class MEOWInputs:
     mask_structures: list[CSRGraph]
     off_diagonal: list[Tensor]
     patterns: list[Tensor]
-    contexts: list[list[tuple[str, ContextAggregation]]]
+    contexts: list[list[tuple[str, ContextAggregation | ChainedContextAggregation]]]
     partitions: list[BlockPartition | None]
 
 
@@ -325,8 +330,9 @@ class MEOW(Method):
             coarse = AdjacencySum(adjacencies, [1.0 / len(adjacencies)] * len(adjacencies))
         else:
             coarse = _mean_adjacency(built.views, n, dtype)
-        contexts = [[(c.node_type, ContextAggregation(c.incidence)) for c in per_path]
-                    for per_path in built.contexts]
+        contexts = [[(c.node_type, aggregate) for c, aggregate in zip(
+                        per_path, context_aggregations(graph, hops, per_path))]
+                    for hops, per_path in zip(built.metapaths, built.contexts)]
         features = {t: self._features(graph, t) for t in self.input_types}
         return MEOWInputs(self.target, n, features, adjacencies, coarse, structures,
                           off_diagonal, patterns, contexts, partitions)
