@@ -357,6 +357,15 @@ def test_top_k_tie_key_matches_a_full_sort():
                                       np.sort(order[rank < k]))
 
 
+def test_numpy_ties_refuse_graphs_too_large_to_sort_densely(monkeypatch):
+    from graphcl.augment import metapath
+
+    monkeypatch.setattr(metapath, "NUMPY_TIES_MAX_WORK", 100)
+    with pytest.raises(ValueError, match="ties='random'"):
+        metapath_adjacency(clique_graph(40, 2), ("paper", "subject", "paper"), top_k=5,
+                           ties="numpy")
+
+
 def test_unknown_tie_rule_is_refused():
     with pytest.raises(ValueError, match="ties must be one of"):
         metapath_adjacency(random_graph(), PAP, top_k=2, ties="first")

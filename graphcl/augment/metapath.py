@@ -73,6 +73,7 @@ EdgeType = tuple[str, str, str]
 MetaPath = Sequence["str | tuple[str, str] | tuple[str, str, str]"]
 NORMALIZE = ("sym", "row", None)
 TIES = ("low", "random", "numpy")
+NUMPY_TIES_MAX_WORK = 1 << 33  # N² bound of ties="numpy" (dense rows of N sorted per long row)
 DEFAULT_CHUNK = 1 << 20
 
 
@@ -329,6 +330,13 @@ def _select_top_k(block: sp.csr_matrix, start: int, diagonal: np.ndarray, k: int
                   ties: str, tie_seed: int) -> np.ndarray | None:
     """Positions of the kept entries of a row block of ``M`` (see ``metapath_adjacency``)."""
     if ties == "numpy":
+        if diagonal.size * block.shape[1] > NUMPY_TIES_MAX_WORK:
+            raise ValueError(
+                f"ties='numpy' sorts a dense row of {block.shape[1]} entries for every row "
+                f"longer than top_k={k}, up to {diagonal.size} of them ({diagonal.size} x "
+                f"{block.shape[1]} is over the {NUMPY_TIES_MAX_WORK:.0e} limit); it only "
+                "exists to reproduce the official MEOW code on its small datasets: use "
+                "ties='random' (or 'low') on this graph")
         score = _pathsim(block, start, diagonal, diagonal_first=False)
         return _numpy_top_k_positions(block.indptr, block.indices, score, k, block.shape[1])
     score = _pathsim(block, start, diagonal)
