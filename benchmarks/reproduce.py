@@ -13,12 +13,16 @@ Examples::
     python benchmarks/reproduce.py pot grace cora --seeds 10 --protocol official,clean --without-pot
 
 Several comma-separated protocols evaluate the same trained embeddings (one JSON each).
+Each seed's result is also stored as it finishes, under ``results/seeds/``; ``--resume``
+reuses the recorded seeds of an identical configuration, so a long multi-seed run can be
+spread over several sessions or machines (commit the seed files between them).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -182,6 +186,56 @@ def hardware() -> str:
     return f"{cpu}, {torch.get_num_threads()} threads, {device}, torch {torch.__version__}"
 
 
+def seed_fingerprint(config: dict, protocols: list[dict]) -> str:
+    """A hash of one seed's full configuration and the protocols evaluated on it: a recorded
+    seed is reused (``--resume``) only for exactly the same run."""
+    payload = json.dumps({"config": config, "protocols": protocols}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def read_seed_record(path: Path, fingerprint: str) -> dict | None:
+    """The recorded result of one seed, or ``None`` when absent or from another configuration."""
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if record.get("fingerprint") != fingerprint:
+        print(f"{path} was recorded for another configuration; training this seed again",
+              flush=True)
+        return None
+    return record
+
+
+def train_and_evaluate_seed(config: dict, protocols: list[dict], seed: int,
+                            args: argparse.Namespace) -> dict:
+    """Train one seed and evaluate its embeddings under every protocol.
+
+    Returns the per-seed record stored under ``results/seeds/``: metrics and validation means
+    per protocol, seconds per epoch, epochs run, this process's peak RSS so far, hardware."""
+    run_dir = None if args.run_dir is None else Path(args.run_dir) / f"seed-{seed}"
+    started = time.perf_counter()
+    outcome = train_from_config(config, root=args.root, device=args.device, progress=False,
+                                run_dir=run_dir, resume=run_dir is not None, evaluate=False)
+    graph = load_dataset(config["dataset"], root=args.root)
+    results = {}
+    for spec in protocols:
+        # fresh evaluation splits per training run, so runs do not share split luck
+        result = evaluate_embeddings(outcome["embeddings"], graph, {**spec, "seed": seed})
+        results[spec["protocol"]] = {
+            "metrics": {name: stats["mean"] for name, stats in result.metrics.items()},
+            "validation": _validation_means(result)}
+    return {
+        "seed": seed,
+        "protocols": results,
+        "seconds_per_epoch": float(outcome["seconds_per_epoch"]),
+        "epochs_run": int(outcome.get("epochs_run", config["train"]["epochs"])),
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "hardware": hardware(),
+        "environment": {key: os.environ[key] for key in ENVIRONMENT if key in os.environ},
+        "wall_seconds": time.perf_counter() - started,
+        "date": dt.date.today().isoformat(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("method", help="a method, or 'pot' followed by the base method")
@@ -201,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", default=None,
                         help="keep each seed's checkpoints in RUN_DIR/seed-N and resume from them "
                              "(long runs survive being killed)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the seeds already recorded under results/seeds/ for the same "
+                             "configuration and protocols instead of training them again (lets a "
+                             "10-seed run be spread over several machines or sessions)")
     args = parser.parse_args(argv)
     if args.method == "pot":
         if args.pot_dataset is None:
@@ -220,26 +278,34 @@ def main(argv: list[str] | None = None) -> int:
     per_seed: dict[str, list[dict]] = {spec["protocol"]: [] for spec in protocols}
     validation: dict[str, list[dict]] = {spec["protocol"]: [] for spec in protocols}
     seconds, epochs_run = [], []
+    peak_memory_mb = []
     start = time.perf_counter()
+    seed_dir = RESULTS / "seeds" / f"reproduce_{args.method}_{args.dataset}{args.tag}"
     for offset in range(args.seeds):
         seed = first_seed + offset
         config = json.loads(json.dumps(base))
         config["train"]["seed"] = seed
-        run_dir = None if args.run_dir is None else Path(args.run_dir) / f"seed-{seed}"
-        outcome = train_from_config(config, root=args.root, device=args.device, progress=False,
-                                    run_dir=run_dir, resume=run_dir is not None, evaluate=False)
-        seconds.append(outcome["seconds_per_epoch"])
-        epochs_run.append(int(outcome.get("epochs_run", base["train"]["epochs"])))
-        graph = load_dataset(config["dataset"], root=args.root)
+        seed_file = seed_dir / f"seed-{seed}.json"
+        fingerprint = seed_fingerprint(config, protocols)
+        record = read_seed_record(seed_file, fingerprint) if args.resume else None
+        if record is not None:
+            print(f"seed {seed}: reusing {seed_file} (recorded {record['date']}, "
+                  f"{record['hardware']})", flush=True)
+        else:
+            record = train_and_evaluate_seed(config, protocols, seed, args)
+            record["fingerprint"] = fingerprint
+            seed_dir.mkdir(parents=True, exist_ok=True)
+            seed_file.write_text(json.dumps(record, indent=2))
+        seconds.append(record["seconds_per_epoch"])
+        epochs_run.append(record["epochs_run"])
+        peak_memory_mb.append(record["peak_memory_mb"])
         for spec in protocols:
-            # fresh evaluation splits per training run, so runs do not share split luck
-            result = evaluate_embeddings(outcome["embeddings"], graph, {**spec, "seed": seed})
-            per_seed[spec["protocol"]].append(
-                {name: stats["mean"] for name, stats in result.metrics.items()})
-            validation[spec["protocol"]].append(_validation_means(result))
-            print(f"seed {seed} [{spec['protocol']}]: " + ", ".join(
-                f"{k} {v:.2f}" for k, v in per_seed[spec["protocol"]][-1].items()) +
-                f" | {outcome['seconds_per_epoch']:.3f} s/epoch", flush=True)
+            protocol = spec["protocol"]
+            per_seed[protocol].append(record["protocols"][protocol]["metrics"])
+            validation[protocol].append(record["protocols"][protocol]["validation"])
+            print(f"seed {seed} [{protocol}]: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in per_seed[protocol][-1].items()) +
+                f" | {record['seconds_per_epoch']:.3f} s/epoch", flush=True)
 
     paper = PAPER.get((args.method, args.dataset))
     for spec in protocols:
@@ -262,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "values": [run[name] for run in val_runs]}
                            for name in (val_runs[0] if val_runs else {})},
             "seconds_per_epoch": float(np.median(seconds)),
-            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_memory_mb": float(max(peak_memory_mb)),
             "epochs": int(base["train"]["epochs"]),
             "epochs_run": epochs_run,
             "seeds": [first_seed + k for k in range(args.seeds)],

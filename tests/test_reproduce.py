@@ -1,0 +1,72 @@
+"""benchmarks/reproduce.py: per-seed records, reused with --resume only for the same run."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture()
+def reproduce(tmp_path, monkeypatch):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    return module
+
+
+ARGS = ["grace", "synthetic", "--seeds", "2", "--set", "train.epochs=2", "--tag", "_t",
+        "--protocol", "grace"]
+
+
+def test_each_seed_is_recorded_and_resume_reuses_it(reproduce, tmp_path, monkeypatch):
+    assert reproduce.main(ARGS) == 0
+    first = json.loads((tmp_path / "reproduce_grace_synthetic_grace_t.json").read_text())
+    seed_files = sorted((tmp_path / "seeds" / "reproduce_grace_synthetic_t").glob("seed-*.json"))
+    assert [p.name for p in seed_files] == ["seed-0.json", "seed-1.json"]
+    recorded = json.loads(seed_files[1].read_text())
+    assert recorded["protocols"]["grace"]["metrics"]["micro_f1"] == \
+        first["metrics"]["micro_f1"]["values"][1]
+
+    def no_training(*_args, **_kwargs):
+        raise AssertionError("a recorded seed was trained again")
+
+    monkeypatch.setattr(reproduce, "train_and_evaluate_seed", no_training)
+    assert reproduce.main(ARGS + ["--resume"]) == 0
+    again = json.loads((tmp_path / "reproduce_grace_synthetic_grace_t.json").read_text())
+    assert again["metrics"] == first["metrics"]
+    assert again["seeds"] == [0, 1]
+
+
+def test_resume_retrains_a_seed_recorded_for_another_configuration(reproduce, tmp_path,
+                                                                     monkeypatch):
+    trained = []
+
+    def fake_training(config, protocols, seed, args):
+        trained.append((seed, config["model"]["tau"]))
+        return {"seed": seed, "seconds_per_epoch": 1.0, "epochs_run": 2, "peak_memory_mb": 1.0,
+                "hardware": "test", "date": "today",
+                "protocols": {spec["protocol"]: {"metrics": {"micro_f1": 50.0 + seed},
+                                                 "validation": {}} for spec in protocols}}
+
+    monkeypatch.setattr(reproduce, "train_and_evaluate_seed", fake_training)
+    assert reproduce.main(ARGS[:3] + ["1"] + ARGS[4:]) == 0
+    assert trained == [(0, 0.5)]
+    # seed 0 is recorded with tau 0.5: with tau 0.4 it trains again, with 0.5 it does not
+    del trained[:]
+    assert reproduce.main(ARGS + ["--resume"]) == 0
+    assert trained == [(1, 0.5)]
+    del trained[:]
+    assert reproduce.main(ARGS + ["--resume", "--set", "model.tau=0.4"]) == 0
+    assert trained == [(0, 0.4), (1, 0.4)]
+    del trained[:]
+    assert reproduce.main(ARGS + ["--resume", "--set", "model.tau=0.4"]) == 0
+    assert trained == []
+    # without --resume nothing is reused
+    del trained[:]
+    assert reproduce.main(ARGS) == 0
+    assert trained == [(0, 0.5), (1, 0.5)]  # tau 0.5 again: recorded, but not asked to reuse
+    result = json.loads((tmp_path / "reproduce_grace_synthetic_grace_t.json").read_text())
+    assert result["metrics"]["micro_f1"]["values"] == [50.0, 51.0]
