@@ -186,9 +186,16 @@ def hardware() -> str:
     return f"{cpu}, {torch.get_num_threads()} threads, {device}, torch {torch.__version__}"
 
 
+#: train options left out of a seed's fingerprint: they change how a run is kept, not its result
+BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every",)
+
+
 def seed_fingerprint(config: dict, protocols: list[dict]) -> str:
     """A hash of one seed's full configuration and the protocols evaluated on it: a recorded
     seed is reused (``--resume``) only for exactly the same run."""
+    config = json.loads(json.dumps(config))
+    for key in BOOKKEEPING_TRAIN_KEYS:  # how often a run saves does not change what it learns
+        config["train"].pop(key, None)
     payload = json.dumps({"config": config, "protocols": protocols}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -64,6 +64,11 @@ def test_resume_retrains_a_seed_recorded_for_another_configuration(reproduce, tm
     del trained[:]
     assert reproduce.main(ARGS + ["--resume", "--set", "model.tau=0.4"]) == 0
     assert trained == []
+    # the checkpoint interval is bookkeeping, not configuration
+    del trained[:]
+    assert reproduce.main(ARGS + ["--resume", "--set", "model.tau=0.4",
+                                  "--set", "train.checkpoint_every=7"]) == 0
+    assert trained == []
     # without --resume nothing is reused
     del trained[:]
     assert reproduce.main(ARGS) == 0
