@@ -42,6 +42,8 @@ from graphcl.train import evaluate_embeddings, train_from_config
 RESULTS = Path(__file__).resolve().parent / "results"
 #: environment variables that change timings (allocator, threads), recorded with each result
 ENVIRONMENT = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+ADAMEOW_LOGS = ("AdaMEOW run logs the authors committed to jianxiangyu/MEOW (commit 938a679, "
+                "2023-04-25), not the paper's table: code_adameow/")
 GCOOL_TABLE = "Li, Jing, Tong 2022 (gCooL, arXiv 2110.14863), single-view node classification table"
 
 # Published numbers, in percent, with where they were read.
@@ -112,6 +114,20 @@ PAPER = {
         "source": "the official MEOW code (jianxiangyu/MEOW code_meow, its own ACM data, "
                   "faiss-cpu, seed 0, early stop at 109 epochs) run on the 2-core machine, as "
                   "quoted in issue #7 -- not the paper's table, which could not be read here"},
+    # no AdaMEOW paper table could be read here; the authors committed single-run logs
+    ("adameow", "acm"): {
+        "macro_f1@20": (91.69, 0.2), "macro_f1@40": (90.61, 0.33),
+        "micro_f1@20": (91.69, 0.23), "micro_f1@40": (90.76, 0.35),
+        "auc@20": (98.57, 0.02), "auc@40": (98.23, 0.08),
+        "nmi": (33.9038, float("nan")), "ari": (32.3442, float("nan")),
+        "source": ADAMEOW_LOGS + "result_acm{20,40}.txt, result_acm_NMI&ARI.txt (epoch 500)"},
+    ("adameow", "aminer"): {
+        "macro_f1@20": (71.57, 0.71), "macro_f1@40": (73.27, 0.69), "macro_f1@60": (72.75, 0.58),
+        "micro_f1@20": (79.45, 1.5), "micro_f1@40": (80.1, 1.17), "micro_f1@60": (78.97, 0.67),
+        "auc@20": (92.23, 0.7), "auc@40": (93.36, 0.39), "auc@60": (93.3, 0.37),
+        "nmi": (16.6913, float("nan")), "ari": (1.0659, float("nan")),
+        "source": ADAMEOW_LOGS + "result_aminer{20,40,60}.txt, result_aminer_NMI&ARI.txt "
+                  "(epoch 2600; the authors' 64-d AMiner embeddings, not available here)"},
 }
 
 #: ``--protocol official``: the evaluation each method's official code reports.
