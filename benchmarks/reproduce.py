@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     per_seed: dict[str, list[dict]] = {spec["protocol"]: [] for spec in protocols}
     validation: dict[str, list[dict]] = {spec["protocol"]: [] for spec in protocols}
     seconds, epochs_run = [], []
-    peak_memory_mb = []
+    peak_memory_mb, machines = [], []
     start = time.perf_counter()
     seed_dir = RESULTS / "seeds" / f"reproduce_{args.method}_{args.dataset}{args.tag}"
     for offset in range(args.seeds):
@@ -322,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds.append(record["seconds_per_epoch"])
         epochs_run.append(record["epochs_run"])
         peak_memory_mb.append(record["peak_memory_mb"])
+        machines.append(record["hardware"])
         for spec in protocols:
             protocol = spec["protocol"]
             per_seed[protocol].append(record["protocols"][protocol]["metrics"])
@@ -351,11 +352,13 @@ def main(argv: list[str] | None = None) -> int:
                                   "values": [run[name] for run in val_runs]}
                            for name in (val_runs[0] if val_runs else {})},
             "seconds_per_epoch": float(np.median(seconds)),
+            "seconds_per_epoch_per_seed": [float(value) for value in seconds],
             "peak_memory_mb": float(max(peak_memory_mb)),
             "epochs": int(base["train"]["epochs"]),
             "epochs_run": epochs_run,
             "seeds": [first_seed + k for k in range(args.seeds)],
-            "hardware": hardware(),
+            # seeds resumed from other sessions may have run on other machines
+            "hardware": "; ".join(dict.fromkeys(machines)),
             "environment": {key: os.environ[key] for key in ENVIRONMENT if key in os.environ},
             "config": {**base, "eval": spec},
             "command": "python benchmarks/reproduce.py " + " ".join(argv or sys.argv[1:]),
