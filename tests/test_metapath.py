@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import HeteroData
 from torch_geometric.transforms import AddMetaPaths
+from torch_geometric.utils import coalesce
 
 from graphcl.augment import (
     ChainedContextAggregation,
@@ -78,7 +79,18 @@ def to_dense(edge_index, weight, shape) -> np.ndarray:
 
 
 def pyg_reference(data: HeteroData, hops) -> tuple[torch.Tensor, torch.Tensor]:
-    out = AddMetaPaths([hops], weighted=True)(data.clone())
+    # Duplicate edges go to PyG as one edge whose weight is the multiplicity: PyG multiplies
+    # through torch's sparse-sparse matmul, which on MKL builds (seen on an Intel Xeon with
+    # torch 2.13 / PyG 2.8.1) crashes or returns garbage entries for CSR inputs whose rows
+    # repeat a column. The path counts of the multigraph and of this weighted graph are equal.
+    data = data.clone()
+    for hop in hops:
+        store = data[hop]
+        weight = store.edge_weight if "edge_weight" in store else \
+            torch.ones(store.edge_index.size(1))
+        store.edge_index, store.edge_weight = coalesce(store.edge_index, weight.float(),
+                                                       reduce="sum")
+    out = AddMetaPaths([hops], weighted=True)(data)
     store = out[hops[0][0], "metapath_0", hops[-1][2]]
     size = (data[hops[0][0]].num_nodes, data[hops[-1][2]].num_nodes)
     # AddMetaPaths may leave duplicate and unsorted entries; compare coalesced matrices

@@ -47,6 +47,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from ..nn.adjacency import FixedCSR, csr_product
 from .base import TensorKeyedCache, uniform
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
@@ -701,21 +702,7 @@ class ContextAggregation:
         if x.dim() != 2 or x.size(0) != self.shape[1]:
             raise ValueError(f"x must be [N_int, d] with N_int = {self.shape[1]}, "
                              f"got {tuple(x.shape)}")
-        matrix, transposed = self.matrices(x.dtype)
-        return _CachedTransposeProduct.apply(x, matrix, transposed)
-
-
-class _CachedTransposeProduct(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, matrix: Tensor, transposed: Tensor) -> Tensor:
-        ctx.transposed = transposed
-        return torch.sparse.mm(matrix, x)
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor):
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        return torch.sparse.mm(ctx.transposed, grad_output.contiguous()), None, None
+        return csr_product(FixedCSR(*self.matrices(x.dtype)), x)
 
 
 class ChainedContextAggregation:

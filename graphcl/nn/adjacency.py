@@ -343,9 +343,30 @@ class SparseAdjacency:
                                self._recipe, normalization=self.normalization)
 
 
+@dataclass(frozen=True)
+class FixedCSR:
+    """A fixed (possibly rectangular) ``[M, N]`` CSR operator with its transposed CSR, both
+    built once: :func:`csr_product` multiplies by it with a backward pass that reuses the
+    transpose instead of re-sorting the matrix on every call (torch's own CSR backward)."""
+
+    csr: Tensor
+    csr_t: Tensor
+
+    def t(self) -> FixedCSR:
+        return FixedCSR(self.csr_t, self.csr)
+
+
+def csr_product(operator: SparseAdjacency | FixedCSR, x: Tensor) -> Tensor:
+    """``operator @ x``, differentiable in ``x`` through the operator's cached transpose.
+
+    Shapes: ``operator`` ``[M, N]``, ``x`` ``[N, d]`` → ``[M, d]``."""
+    return _SparseDenseProduct.apply(x, operator)
+
+
 class _SparseDenseProduct(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, adjacency: SparseAdjacency | BlockDiagonalAdjacency) -> Tensor:
+    def forward(ctx, x: Tensor,
+                adjacency: SparseAdjacency | BlockDiagonalAdjacency | FixedCSR) -> Tensor:
         ctx.adjacency = adjacency
         if isinstance(adjacency, BlockDiagonalAdjacency):
             return adjacency.matmul(x)
