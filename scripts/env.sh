@@ -5,7 +5,9 @@
 # Override the location with GRAPHCL_VENV_ROOT.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-key="$(sha256sum "$repo_root/pyproject.toml" "$repo_root/scripts/env.sh" | sha256sum | cut -c1-16)"
+# hash the files' contents only (sha256sum FILE prints the path too, which would give every
+# clone location its own environment)
+key="$(cat "$repo_root/pyproject.toml" "$repo_root/scripts/env.sh" | sha256sum | cut -c1-16)"
 venv="${GRAPHCL_VENV_ROOT:-$HOME/.cache/graphcl/venvs}/py-$key"
 python_bin="${PYTHON:-python3}"
 if [ ! -f "$venv/.complete" ]; then
