@@ -32,3 +32,11 @@ def _private_cache(tmp_path_factory, monkeypatch):
     if "GRAPHCL_CACHE" not in os.environ:
         monkeypatch.setenv("GRAPHCL_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _no_flush_to_zero_across_tests():
+    """``Trainer.fit`` turns the CPU's FTZ/DAZ flag on for the process; reset it after each
+    test so no test's float results depend on which tests ran before it."""
+    yield
+    torch.set_flush_denormal(False)

@@ -86,3 +86,56 @@ def test_deterministic_switch_round_trip():
     finally:
         deterministic(False)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_flush_subnormals_zeroes_only_subnormal_parameters_and_moments():
+    from graphcl.train import flush_subnormals_
+
+    tiny = torch.finfo(torch.float32).tiny
+    weight = torch.nn.Parameter(torch.tensor([tiny / 4, -tiny / 2, tiny, -2 * tiny, 0.5, 0.0]))
+    optimizer = torch.optim.Adam([weight], lr=0.1)
+    weight.grad = torch.tensor([tiny / 8, 1.0, 0.0, 0.0, 0.0, 0.0])
+    optimizer.step()
+    moment = optimizer.state[weight]["exp_avg"]
+    moment.copy_(torch.tensor([tiny / 3, 1.0, -tiny / 5, 3 * tiny, 0.0, 0.0]))
+    kept_weight = weight.detach().clone()
+    flush_subnormals_([weight], optimizer)
+    subnormal = (kept_weight != 0) & (kept_weight.abs() < tiny)
+    assert torch.equal(weight.detach(), torch.where(subnormal, 0.0, kept_weight))
+    assert torch.equal(moment, torch.tensor([0.0, 1.0, 0.0, 3 * tiny, 0.0, 0.0]))
+    assert optimizer.state[weight]["step"].dim() == 0  # the step counter is left alone
+    float64 = torch.tensor([torch.finfo(torch.float32).tiny / 4], dtype=torch.float64)
+    flush_subnormals_([float64])  # normal in float64: kept
+    assert float64.item() > 0
+
+
+def test_trainer_flushes_weights_that_decay_into_the_subnormal_range(small_graph):
+    from graphcl import train as train_module
+
+    tiny = torch.finfo(torch.float32).tiny
+    remaining = {}
+    for flush in (True, False):
+        torch.set_flush_denormal(False)  # fit turns FTZ/DAZ on; start each run without it
+        seed_everything(5)
+        method = GRACE(small_graph.num_features, hidden=8, proj_hidden=8)
+        # a gradient-free corner of the model, already decayed below the normal range
+        method.register_parameter("decayed", torch.nn.Parameter(torch.full((3,), tiny / 16)))
+        trainer = Trainer(method, small_graph, epochs=train_module.SUBNORMAL_FLUSH_INTERVAL,
+                          lr=0.01, seed=5, device="cpu", progress=False,
+                          flush_subnormals=flush)
+        trainer.fit()
+        # compare bit patterns: under DAZ a float comparison reads subnormals as zero
+        remaining[flush] = int((method.decayed.detach().view(torch.int32) != 0).sum())
+    torch.set_flush_denormal(False)
+    assert remaining == {True: 0, False: 3}
+
+
+def test_fit_turns_on_flush_to_zero_on_the_cpu(small_graph):
+    tiny = torch.finfo(torch.float32).tiny
+    torch.set_flush_denormal(False)
+    try:
+        assert (torch.tensor([tiny]) / 4).view(torch.int32).item() != 0
+        make_trainer(small_graph, None, epochs=1).fit()
+        assert (torch.tensor([tiny]) / 4).view(torch.int32).item() == 0
+    finally:
+        torch.set_flush_denormal(False)
