@@ -188,6 +188,11 @@ def _validation_means(result) -> dict:
             if isinstance(vals[0][name], (int, float))}
 
 
+def recorded_environment() -> dict[str, str]:
+    """The timing-relevant environment variables (:data:`ENVIRONMENT`) that are set."""
+    return {key: os.environ[key] for key in ENVIRONMENT if key in os.environ}
+
+
 def hardware() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -253,7 +258,7 @@ def train_and_evaluate_seed(config: dict, protocols: list[dict], seed: int,
         "epochs_run": int(outcome.get("epochs_run", config["train"]["epochs"])),
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "hardware": hardware(),
-        "environment": {key: os.environ[key] for key in ENVIRONMENT if key in os.environ},
+        "environment": recorded_environment(),
         "wall_seconds": time.perf_counter() - started,
         "date": dt.date.today().isoformat(),
     }
@@ -359,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": [first_seed + k for k in range(args.seeds)],
             # seeds resumed from other sessions may have run on other machines
             "hardware": "; ".join(dict.fromkeys(machines)),
-            "environment": {key: os.environ[key] for key in ENVIRONMENT if key in os.environ},
+            "environment": recorded_environment(),
             "config": {**base, "eval": spec},
             "command": "python benchmarks/reproduce.py " + " ".join(argv or sys.argv[1:]),
             "wall_seconds": time.perf_counter() - start,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce import ENVIRONMENT, hardware
+from reproduce import hardware, recorded_environment
 
 from graphcl.train import flush_denormals, flush_subnormals_
 
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": timings, "ratio_to_normal": {k: v / reference for k, v in timings.items()},
         "subnormal_fraction": args.fraction, "ftz_supported": supported,
         "threads": args.threads, "hardware": hardware(),
-        "environment": {key: os.environ[key] for key in ENVIRONMENT if key in os.environ},
+        "environment": recorded_environment(),
         "command": "python benchmarks/subnormals.py " + " ".join(argv or sys.argv[1:]),
         "date": dt.date.today().isoformat(),
     }
