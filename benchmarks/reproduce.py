@@ -217,6 +217,8 @@ def seed_fingerprint(config: dict, protocols: list[dict]) -> str:
     config = json.loads(json.dumps(config))
     for key in BOOKKEEPING_TRAIN_KEYS:  # how often a run saves does not change what it learns
         config["train"].pop(key, None)
+    if not config.get("data"):  # an empty data section is no data section
+        config.pop("data", None)
     payload = json.dumps({"config": config, "protocols": protocols}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -23,7 +23,7 @@ import yaml
 
 __all__ = ["DEFAULTS", "apply_overrides", "list_presets", "load_config", "preset_path"]
 
-SECTIONS = ("method", "dataset", "model", "train", "eval")
+SECTIONS = ("method", "dataset", "data", "model", "train", "eval")
 
 DEFAULTS: dict[str, Any] = {
     "method": "grace",

@@ -426,6 +426,41 @@ def evaluate_embeddings(embeddings: torch.Tensor, graph: Data, eval_config: dict
     return evaluate(embeddings, store.y, protocol=protocol, **options)
 
 
+#: keys of a config's ``data`` section, applied by :func:`prepare_graph`
+DATA_KEYS = ("walk_features",)
+
+
+def prepare_graph(graph, data_config: dict | None, model_config: dict | None = None):
+    """Apply a config's ``data`` section to a loaded graph (``graph`` itself when it is empty).
+
+    Keys:
+        ``walk_features``: ``true`` or a mapping of
+            :class:`~graphcl.augment.WalkEmbeddingFeatures` options (``metapaths``, ``dim``,
+            ``window``, ``negative``, ``node_types``); the meta-paths default to the model's
+            ``metapaths``. Replaces featureless inputs by NetMF meta-path walk embeddings,
+            a stand-in for metapath2vec inputs.
+
+    Raises:
+        ValueError: an unknown key, or ``walk_features`` without meta-paths.
+    """
+    data_config = dict(data_config or {})
+    unknown = sorted(set(data_config) - set(DATA_KEYS))
+    if unknown:
+        raise ValueError(f"config section 'data' has unknown keys {unknown}; known: "
+                         f"{', '.join(DATA_KEYS)}")
+    options = data_config.get("walk_features")
+    if options in (None, False):
+        return graph
+    from .augment import WalkEmbeddingFeatures
+
+    options = {} if options is True else dict(options)
+    options.setdefault("metapaths", (model_config or {}).get("metapaths"))
+    if not options["metapaths"]:
+        raise ValueError("data.walk_features needs meta-paths: set data.walk_features.metapaths "
+                         "or model.metapaths")
+    return WalkEmbeddingFeatures(**options)(graph)
+
+
 def train_from_config(config: dict, *, root: str | None = None, device: str = "auto",
                       run_dir: str | Path | None = None, resume: bool = False,
                       progress: bool = True, evaluate: bool = True) -> dict:
@@ -454,6 +489,7 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     if train_cfg.get("flush_subnormals", True) and resolve_device(device).type == "cpu":
         flush_denormals()  # before loading starts torch's thread pool, so its threads inherit it
     graph = load_dataset(config["dataset"], root=root)
+    graph = prepare_graph(graph, config.get("data"), config.get("model"))
     validate_graph(graph, name=config["dataset"])
     seed = int(train_cfg.get("seed", 0))
     seed_everything(seed)

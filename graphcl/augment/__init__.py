@@ -39,6 +39,12 @@ from .metapath import (
     resolve_metapath,
 )
 from .nodes import NodeDropping, RandomWalkSubgraph
+from .walk_features import (
+    WalkEmbeddingFeatures,
+    metapath_walk_weights,
+    netmf_embedding,
+    netmf_matrix,
+)
 
 __all__ = [
     "CENTRALITIES",
@@ -67,6 +73,7 @@ __all__ = [
     "RandomChoice",
     "RandomWalkSubgraph",
     "RelationDropping",
+    "WalkEmbeddingFeatures",
     "aggregate_context",
     "context_aggregations",
     "drop_probabilities",
@@ -76,6 +83,9 @@ __all__ = [
     "markov_diffusion",
     "metapath_adjacency",
     "metapath_context",
+    "metapath_walk_weights",
+    "netmf_embedding",
+    "netmf_matrix",
     "network_schema",
     "node_centrality",
     "normalize_adjacency",
