@@ -75,3 +75,14 @@ def test_resume_retrains_a_seed_recorded_for_another_configuration(reproduce, tm
     assert trained == [(0, 0.5), (1, 0.5)]  # tau 0.5 again: recorded, but not asked to reuse
     result = json.loads((tmp_path / "reproduce_grace_synthetic_grace_t.json").read_text())
     assert result["metrics"]["micro_f1"]["values"] == [50.0, 51.0]
+
+
+def test_an_empty_data_section_keeps_the_fingerprint(reproduce):
+    config = {"method": "meow", "dataset": "aminer", "model": {"tau": 0.9},
+              "train": {"seed": 1, "checkpoint_every": 25}, "eval": {"protocol": "heco"}}
+    protocols = [{"protocol": "heco"}]
+    fingerprint = reproduce.seed_fingerprint(config, protocols)
+    assert reproduce.seed_fingerprint({**config, "data": {}}, protocols) == fingerprint
+    walk = {**config, "data": {"walk_features": {"dim": 64}}}
+    assert reproduce.seed_fingerprint(walk, protocols) != fingerprint
+    assert config["train"]["checkpoint_every"] == 25  # the caller's config is left alone
