@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from test_metapath import hetero_graph
 from torch_geometric.data import HeteroData
 
 from graphcl.augment import (
@@ -18,16 +19,6 @@ from graphcl.train import prepare_graph
 
 PAP = ("paper", "author", "paper")
 PVP = ("paper", "venue", "paper")
-
-
-def hetero_graph(relations: dict, counts: dict) -> HeteroData:
-    data = HeteroData()
-    for node_type, count in counts.items():
-        data[node_type].num_nodes = count
-    for (source, target), edge_index in relations.items():
-        data[source, "to", target].edge_index = torch.as_tensor(edge_index)
-        data[target, "to", source].edge_index = torch.as_tensor(edge_index).flip(0).contiguous()
-    return data
 
 
 def random_graph(seed: int = 0) -> HeteroData:
@@ -71,7 +62,8 @@ def walker_transition(data: HeteroData, hops: list[tuple[str, str]]) -> np.ndarr
 
 def test_walk_weights_hand_case():
     # p0-a0, p1-a0, p1-a1, p2 without author: W = A diag(1/2, 1) A^T, p2 gets a self-loop
-    data = hetero_graph({("paper", "author"): [[0, 1, 1], [0, 0, 1]]}, {"paper": 3, "author": 2})
+    data = hetero_graph({("paper", "author"): torch.tensor([[0, 1, 1], [0, 0, 1]])},
+                        {"paper": 3, "author": 2})
     weights = metapath_walk_weights(data, [PAP]).toarray()
     np.testing.assert_allclose(weights, [[0.5, 0.5, 0.0], [0.5, 1.5, 0.0], [0.0, 0.0, 1.0]])
 

@@ -6,7 +6,9 @@ HeCo feeds one-hot rows; MEOW and AdaMEOW feed 64-d metapath2vec embeddings trai
 with either repository. Training those walks takes hours on a CPU. This module computes the
 matrix that skip-gram with negative sampling factorizes on such walks, in closed form, and
 embeds it by a truncated SVD: NetMF (Qiu, Dong, Ma, Li, Wang, Tang, "Network Embedding as
-Matrix Factorization", WSDM 2018, Theorem 2.3 and Algorithm 1, the small-window variant).
+Matrix Factorization", WSDM 2018: the closed form of DeepWalk's matrix and the small-window
+NetMF algorithm; the paper's theorem and equation numbers could not be read here, so none are
+cited).
 
 The walk. One round of a meta-path walk from a target node ``i`` moves along the meta-path
 ``V_0 -R_1-> V_1 ... -R_L-> V_0`` choosing every hop uniformly among the current node's
@@ -21,7 +23,7 @@ combined by summing their ``W``: a round starts with a first hop drawn uniformly
 the meta-paths' first relations. A meta-path that does not read the same backwards is
 symmetrized (``(W + W^T) / 2``). Target nodes with no walk at all keep a self-loop.
 
-The matrix (Qiu et al., Eq. 4 with ``P = D^{-1} W``)::
+The matrix (Qiu et al.'s DeepWalk matrix with ``P = D^{-1} W``)::
 
     M = vol / (b T) · (Σ_{r=1..T} P^r) D^{-1},     embedding = U_d Σ_d^{1/2}
     of the rank-d truncated SVD of  log(max(M, 1)),
@@ -32,8 +34,9 @@ nodes (metapath2vec puts every type in one space; an author's embedding sits amo
 papers').
 
 Cost: ``T`` products of the sparse ``P`` with a dense ``N × N`` matrix (``O(T · nnz(P) · N)``
-flops) and two dense ``N × N`` float64 buffers, so this is for target types of up to a few
-ten thousand nodes (AMiner's 6,564 papers: 0.7 GB, about a minute on one core);
+flops) and three dense ``N × N`` float64 buffers (the running power, its successor and the
+sum), so this is for target types of up to a few ten thousand nodes (AMiner's 6,564 papers:
+1.0 GB, under 20 s on one core);
 ``max_dense_bytes`` turns a larger request into an error instead of a swap storm.
 """
 
@@ -123,13 +126,14 @@ def metapath_walk_weights(data: HeteroData, metapaths: Sequence[MetaPath]) -> sp
 
 def netmf_matrix(weights: sp.spmatrix, window: int = 10, negative: float = 1.0,
                  max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES) -> np.ndarray:
-    """``log(max(M, 1))`` of NetMF (Qiu et al., WSDM 2018, Eq. 4), dense.
+    """``log(max(M, 1))`` of small-window NetMF (Qiu et al., WSDM 2018), dense.
 
     Args:
         weights: ``[N, N]`` symmetric non-negative weights ``W`` with no empty row.
         window: the skip-gram window ``T``.
         negative: the number of negative samples ``b``.
-        max_dense_bytes: refuse graphs whose two dense ``N × N`` float64 buffers exceed this.
+        max_dense_bytes: refuse graphs whose three dense ``N × N`` float64 buffers exceed
+            this.
 
     Returns:
         ``[N, N]`` float64 array.
@@ -142,9 +146,9 @@ def netmf_matrix(weights: sp.spmatrix, window: int = 10, negative: float = 1.0,
         raise ValueError(f"window must be >= 1 and negative > 0, got {window}, {negative}")
     if weights.nnz and (not np.isfinite(weights.data).all() or weights.data.min() < 0):
         raise ValueError("weights must be finite and non-negative")
-    need = 2 * n * n * 8
+    need = 3 * n * n * 8
     if need > max_dense_bytes:
-        raise MemoryError(f"NetMF needs two dense {n} x {n} float64 matrices ({need / 2**30:.1f} "
+        raise MemoryError(f"NetMF needs three dense {n} x {n} float64 matrices ({need / 2**30:.1f} "
                           f"GiB) over max_dense_bytes={max_dense_bytes / 2**30:.1f} GiB; raise "
                           "max_dense_bytes if the memory is there, or embed a smaller node type")
     degree = np.asarray(weights.sum(1)).ravel()
@@ -167,7 +171,7 @@ def netmf_matrix(weights: sp.spmatrix, window: int = 10, negative: float = 1.0,
 def netmf_embedding(weights: sp.spmatrix, dim: int = 64, window: int = 10,
                     negative: float = 1.0,
                     max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES) -> Tensor:
-    """NetMF embedding ``U_d Σ_d^{1/2}`` of the walk on ``weights`` (Qiu et al., Alg. 1).
+    """NetMF embedding ``U_d Σ_d^{1/2}`` of the walk on ``weights`` (Qiu et al., WSDM 2018).
 
     Deterministic: ARPACK starts from a fixed random vector and each column's sign is fixed so its
     entry of largest magnitude is positive.
