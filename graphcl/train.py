@@ -436,8 +436,8 @@ def prepare_graph(graph, data_config: dict | None, model_config: dict | None = N
     Keys:
         ``walk_features``: ``true`` or a mapping of
             :class:`~graphcl.augment.WalkEmbeddingFeatures` options (``metapaths``, ``dim``,
-            ``window``, ``negative``, ``node_types``); the meta-paths default to the model's
-            ``metapaths``. Replaces featureless inputs by NetMF meta-path walk embeddings,
+            ``window``, ``negative``, ``node_types``, ``per_metapath``); the meta-paths
+            default to the model's ``metapaths``. Replaces featureless inputs by NetMF meta-path walk embeddings,
             a stand-in for metapath2vec inputs.
 
     Raises:

@@ -10,6 +10,11 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 key="$(cat "$repo_root/pyproject.toml" "$repo_root/scripts/env.sh" | sha256sum | cut -c1-16)"
 venv="${GRAPHCL_VENV_ROOT:-$HOME/.cache/graphcl/venvs}/py-$key"
 python_bin="${PYTHON:-python3}"
+mkdir -p "$(dirname "$venv")"
+# One creator at a time: jobs started together would otherwise build (or re-link) the same
+# environment concurrently and fail.
+exec {graphcl_lock}>"$venv.lock"
+command -v flock >/dev/null && flock "$graphcl_lock"
 if [ ! -f "$venv/.complete" ]; then
   echo "graphcl: creating the environment $venv (first run only)" >&2
   rm -rf "$venv"
@@ -25,8 +30,15 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/python" -m pip install -q -e "$repo_root[dev]"
   touch "$venv/.complete"
 fi
-# Re-link the package to this checkout (cheap; the environment may be shared by clones).
-"$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$repo_root" >/dev/null
+# Re-link the package when the environment points at another checkout (it may be shared by
+# clones); find_spec locates the package without importing it (or torch).
+if ! "$venv/bin/python" -c 'import importlib.util as u, os, sys
+spec = u.find_spec("graphcl")
+sys.exit(not (spec and spec.origin and os.path.realpath(spec.origin).startswith(
+    os.path.realpath(sys.argv[1]) + os.sep)))' "$repo_root" 2>/dev/null; then
+  "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$repo_root" >/dev/null
+fi
+exec {graphcl_lock}>&-
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
 if [ -z "${GRAPHCL_DATA:-}" ] && [ -d "$repo_root/../shared/datasets" ]; then

@@ -328,3 +328,51 @@ def test_faiss_kmeans_backend_trains_and_unknown_backends_are_refused():
     out.total.backward()
     with pytest.raises(ValueError, match="kmeans_backend"):
         tiny_meow(kmeans_backend="sklearn")
+
+
+@pytest.mark.parametrize("cls", [MEOW, AdaMEOW])
+def test_view_features_equal_to_x_give_the_shared_input_loss(cls):
+    """One input per meta-path, each a copy of x with the target's projection weights, is
+    the shared-input model (no dropout, no feature mask: the draws would differ)."""
+    shared, graph = tiny_meow(cls, feat_mask=0.0)
+    per_view, _ = tiny_meow(cls, feat_mask=0.0, view_features="x_metapath")
+    per_view.load_state_dict(shared.state_dict(), strict=False)
+    linear = shared.projection.linears["paper"]
+    for view in per_view.view_projection.linears.values():
+        view.load_state_dict(linear.state_dict())
+    assert "paper" not in per_view.projection.linears  # the target is no context here
+    x = graph["paper"].x
+    graph["paper"].x_metapath = torch.stack([x, x], dim=1)
+    expected = shared.loss(graph).total
+    got = per_view.loss(graph).total
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_view_features_feed_each_view_its_own_input_and_coarse_their_mean():
+    model, graph = tiny_meow(feat_mask=0.0, view_features="x_metapath")
+    x = graph["paper"].x
+    gen = torch.Generator().manual_seed(3)
+    graph["paper"].x_metapath = torch.stack([x, torch.rand(x.shape, generator=gen)], dim=1)
+    model.loss(graph).total.backward()
+    for view in model.view_projection.linears.values():
+        assert view.weight.grad is not None and view.weight.grad.abs().sum() > 0
+    inputs = model.prepare(graph)
+    normalized = [row / row.sum() if row.sum() else row
+                  for row in graph["paper"].x_metapath[:, 1]]
+    torch.testing.assert_close(inputs.view_features[1].double(),
+                               torch.stack(normalized).double())
+    model.eval()
+    h = [model.view_projection.project(str(i), v) for i, v in enumerate(inputs.view_features)]
+    _, z_coarse = model._views(graph, None)
+    torch.testing.assert_close(z_coarse, model.encoder((h[0] + h[1]) / 2, inputs.coarse))
+
+
+def test_view_features_errors():
+    model, graph = tiny_meow(view_features="x_metapath")
+    with pytest.raises(ValueError, match="per_metapath=True"):
+        model.loss(graph)
+    graph["paper"].x_metapath = graph["paper"].x[:, None].repeat(1, 3, 1)
+    with pytest.raises(ValueError, match=r"must be \[N, P, F\]"):
+        model.loss(graph)
+    with pytest.raises(ValueError, match="must name a target-type attribute"):
+        tiny_meow(view_features="")

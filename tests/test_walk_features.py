@@ -152,6 +152,28 @@ def test_transform_replaces_features_and_averages_linked_types():
     assert torch.equal(only_target["author"].x, data["author"].x)
 
 
+def test_per_metapath_embeddings_and_the_walk_each_linked_type_comes_from():
+    data = random_graph(8)
+    for node_type, count in (("paper", 25), ("author", 15), ("venue", 3)):
+        data[node_type].x = torch.eye(count)
+    out = WalkEmbeddingFeatures([PAP, PVP], dim=4, window=3, per_metapath=True)(data)
+    assert out["paper"].x_metapath.shape == (25, 2, 4)
+    combined = WalkEmbeddingFeatures([PAP, PVP], dim=4, window=3)(data)
+    torch.testing.assert_close(out["paper"].x, combined["paper"].x)
+    for position, metapath in enumerate((PAP, PVP)):
+        alone = netmf_embedding(metapath_walk_weights(data, [metapath]), 4, 3)
+        torch.testing.assert_close(out["paper"].x_metapath[:, position], alone)
+        linked = metapath[1]
+        index = data["paper", "to", linked].edge_index
+        for node in range(data[linked].num_nodes):
+            papers = index[0, index[1] == node]
+            expected = (alone[papers].double().mean(0) if len(papers)
+                        else torch.zeros(4, dtype=torch.double))
+            torch.testing.assert_close(out[linked].x[node].double(), expected, atol=1e-6,
+                                       rtol=1e-5)
+    assert "x_metapath" not in combined["paper"]
+
+
 def test_walk_features_errors():
     data = random_graph(6)
     with pytest.raises(ValueError, match="return to their start type"):

@@ -216,6 +216,14 @@ class WalkEmbeddingFeatures:
         node_types: the node types whose features are replaced (default: the target type and
             every type one relation away from it).
         max_dense_bytes: see :func:`netmf_matrix`.
+        per_metapath: also embed each meta-path's walk on its own and store the ``P``
+            embeddings as ``data[target].x_metapath`` ``[N, P, dim]`` (meta-path order), the
+            analogue of MEOW's AMiner inputs ``feat_p_pap`` / ``feat_p_prp`` (one metapath2vec
+            run per meta-path; MEOW's ``view_features="x_metapath"`` gives each view its
+            own input). A type one relation away then takes its linked target nodes' mean
+            of the first meta-path whose first hop reaches it (authors from the PAP walk,
+            references from the PRP walk: the walk metapath2vec embedded them in), and
+            ``data[target].x`` stays the embedding of the combined walk.
 
     Example::
 
@@ -225,8 +233,10 @@ class WalkEmbeddingFeatures:
 
     def __init__(self, metapaths: Sequence[MetaPath], dim: int = 64, window: int = 10,
                  negative: float = 1.0, node_types: Sequence[str] | None = None,
-                 max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES) -> None:
+                 max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
+                 per_metapath: bool = False) -> None:
         self.metapaths = [list(m) if not isinstance(m, str) else m for m in metapaths]
+        self.per_metapath = bool(per_metapath)
         self.dim, self.window, self.negative = int(dim), int(window), float(negative)
         self.node_types = None if node_types is None else list(node_types)
         self.max_dense_bytes = int(max_dense_bytes)
@@ -240,6 +250,15 @@ class WalkEmbeddingFeatures:
         for edge_type in data.edge_types:
             if edge_type[0] == target and edge_type[2] != target:
                 linked.setdefault(edge_type[2], edge_type)
+        source_of = {}  # node type -> the embedding its linked target nodes' mean is taken of
+        per_path = []
+        if self.per_metapath:
+            for metapath in self.metapaths:
+                per_path.append(netmf_embedding(metapath_walk_weights(data, [metapath]),
+                                                self.dim, self.window, self.negative,
+                                                self.max_dense_bytes))
+                first_hop = resolve_metapath(data, metapath)[0]
+                source_of.setdefault(first_hop[2], (first_hop, per_path[-1]))
         wanted = [target, *linked] if self.node_types is None else self.node_types
         unknown = [t for t in wanted if t != target and t not in linked]
         if unknown:
@@ -251,18 +270,22 @@ class WalkEmbeddingFeatures:
             if node_type == target:
                 features = embedding
             else:
-                incidence = _relation_matrix(data, linked[node_type], weighted=False).T.tocsr()
+                relation, source = source_of.get(node_type, (linked[node_type], embedding))
+                incidence = _relation_matrix(data, relation, weighted=False).T.tocsr()
                 incidence.data[:] = 1.0
                 incidence = sp.diags(_inverse(np.asarray(incidence.sum(1)).ravel())) @ incidence
-                features = torch.from_numpy(incidence @ embedding.double().numpy()).float()
+                features = torch.from_numpy(incidence @ source.double().numpy()).float()
             out[node_type].x = features.to(device)
             if "one_hot" in out[node_type]:
                 out[node_type].one_hot = False
+        if per_path:
+            out[target].x_metapath = torch.stack(per_path, dim=1).to(device)
         return out
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(metapaths={self.metapaths}, dim={self.dim}, "
-                f"window={self.window}, negative={self.negative})")
+                f"window={self.window}, negative={self.negative}, "
+                f"per_metapath={self.per_metapath})")
 
 
 def _device_of(data: HeteroData, node_type: str) -> torch.device:

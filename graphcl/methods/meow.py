@@ -72,7 +72,7 @@ from ..nn import (
 )
 from ..nn.features import is_sparse_features
 from .base import LossOutput, Method, register_method
-from .heco import _DTYPES, input_widths, typed_features
+from .heco import _DTYPES, _row_normalize, input_widths, typed_features
 
 __all__ = ["MEOW", "AdaMEOW", "MEOWInputs"]
 
@@ -101,6 +101,8 @@ class MEOWInputs:
         patterns: per meta-path, the ``[2, E']`` entries of that structure (path start, end).
         contexts: per meta-path, ``(node type, aggregation)`` per position: the mean over
             the position's distinct nodes (:func:`graphcl.augment.context_aggregations`).
+        view_features: with ``MEOW(view_features=...)``, per meta-path the target's own
+            input ``[N, F]`` (normalized as ``features``); else ``None``.
     """
 
     target: str
@@ -113,6 +115,7 @@ class MEOWInputs:
     patterns: list[Tensor]
     contexts: list[list[tuple[str, ContextAggregation | ChainedContextAggregation]]]
     partitions: list[BlockPartition | None]
+    view_features: list[Tensor] | None = None
 
 
 def _mean_adjacency(views: Sequence[tuple[Tensor, Tensor]], num_nodes: int,
@@ -181,6 +184,13 @@ class MEOW(Method):
         one_hot_types / num_nodes / feature_norm: as :class:`~graphcl.methods.HeCo`.
         unnormalized_types: types whose features skip the row normalization (DBLP's dense
             term vectors, which the official loader leaves as they are).
+        view_features: name of a target-type attribute ``[N, P, F]`` holding one input per
+            meta-path (in ``metapaths`` order, ``F`` the width of the target's ``x``), e.g.
+            ``"x_metapath"`` from :class:`graphcl.augment.WalkEmbeddingFeatures`
+            (``per_metapath=True``). Each view then projects its own input with its own
+            layer, is masked on its own, and the coarse view starts from the mean of the
+            projections: the official ``aggregate_nei_aminer`` with ``feat_p_pap`` /
+            ``feat_p_prp``. ``None``: every view starts from the target's ``x``.
         block_size: tile edge of the blockwise InfoNCE (``None``: from free memory).
         block_density: a meta-path adjacency whose entries fill at least this fraction of
             its connected components' (size-bucketed) dense blocks is multiplied block by
@@ -206,6 +216,7 @@ class MEOW(Method):
                  mask_seed: int = 0, embedding: str = "last_train",
                  one_hot_types: Sequence[str] = (), num_nodes: Mapping[str, int] | None = None,
                  feature_norm: str | None = "row", unnormalized_types: Sequence[str] = (),
+                 view_features: str | None = None,
                  block_size: int | None = None, block_density: float | None = 0.2) -> None:
         super().__init__()
         if not isinstance(in_channels, Mapping):
@@ -258,12 +269,28 @@ class MEOW(Method):
         self.kmeans_seed = kmeans_seed
         self.kmeans_backend = kmeans_backend
         self.masks, self.mask_seed, self.embedding = masks, mask_seed, embedding
+        if view_features is not None and (not isinstance(view_features, str)
+                                          or not view_features):
+            raise ValueError(f"view_features must name a target-type attribute (e.g. "
+                             f"'x_metapath'), got {view_features!r}")
+        if view_features is not None and target in self.one_hot_types:
+            raise ValueError(f"view_features gives {target!r} its inputs; do not also list it "
+                             "in one_hot_types")
         self.feature_norm = feature_norm
         self.unnormalized_types = list(unnormalized_types)
+        self.view_features = view_features
+        self._widths = widths
+        # with per-view target inputs, the target's x is projected only where it is a context
+        self.projected_types = [t for t in self.input_types if view_features is None
+                                or t != target or any(target in c for c in self.context_types)]
         self.block_size = block_size
         self.block_density = block_density
 
-        self.projection = HeteroInputProjection(widths, hidden, dropout=dropout, init="default")
+        self.projection = HeteroInputProjection({t: widths[t] for t in self.projected_types},
+                                                hidden, dropout=dropout, init="default")
+        self.view_projection = None if view_features is None else HeteroInputProjection(
+            {str(i): widths[target] for i in range(len(metapaths))}, hidden, dropout=dropout,
+            init="default")
         self.enrichment = ContextEnrichment(hidden, [len(c) for c in self.context_types],
                                             dropout)
         self.encoder = MetaPathGCN(hidden, hidden, hidden, dropout)
@@ -297,6 +324,7 @@ class MEOW(Method):
         dtype = self.head.weight.dtype
         key = (*(graph[e].edge_index for e in graph.edge_types),
                *(graph[t].get("x") for t in self.input_types if t in graph.node_types),
+               *((graph[self.target].get(self.view_features),) if self.view_features else ()),
                _DTYPES[dtype])
         return self._inputs.get(key, lambda: self._build_inputs(graph, dtype))
 
@@ -333,31 +361,62 @@ class MEOW(Method):
         contexts = [[(c.node_type, aggregate) for c, aggregate in zip(
                         per_path, context_aggregations(graph, hops, per_path))]
                     for hops, per_path in zip(built.metapaths, built.contexts)]
-        features = {t: self._features(graph, t) for t in self.input_types}
+        features = {t: self._features(graph, t) for t in self.projected_types}
         return MEOWInputs(self.target, n, features, adjacencies, coarse, structures,
-                          off_diagonal, patterns, contexts, partitions)
+                          off_diagonal, patterns, contexts, partitions,
+                          self._view_inputs(graph))
 
     def _features(self, graph: HeteroData, node_type: str) -> Tensor:
-        return typed_features(graph, node_type, self.projection.linears[node_type].in_features,
+        return typed_features(graph, node_type, self._widths[node_type],
                               node_type in self.one_hot_types,
                               self.feature_norm == "row"
                               and node_type not in self.unnormalized_types)
 
+    def _view_inputs(self, graph: HeteroData) -> list[Tensor] | None:
+        if self.view_features is None:
+            return None
+        store = graph[self.target]
+        stacked = store.get(self.view_features)
+        width = self._widths[self.target]
+        shape = (store.num_nodes, len(self.metapaths), width)
+        if not isinstance(stacked, Tensor):
+            raise ValueError(
+                f"view_features={self.view_features!r}, but the {self.target!r} nodes have no "
+                f"such attribute; give them one input per meta-path {list(shape)}, e.g. with "
+                "WalkEmbeddingFeatures(metapaths, per_metapath=True) (config: "
+                "data.walk_features.per_metapath: true, model.view_features: x_metapath)")
+        if tuple(stacked.shape) != shape:
+            raise ValueError(f"{self.target}.{self.view_features} must be [N, P, F] = "
+                             f"{list(shape)} (F the width of {self.target}.x), got "
+                             f"{list(stacked.shape)}")
+        if not torch.isfinite(stacked).all():
+            raise ValueError(f"{self.target}.{self.view_features} contains NaN or inf values")
+        normalize = self.feature_norm == "row" and self.target not in self.unnormalized_types
+        return [_row_normalize(stacked[:, i]) if normalize else stacked[:, i]
+                for i in range(len(self.metapaths))]
+
     # ------------------------------------------------------------------ masks
 
-    def _draw_masks(self, inputs: MEOWInputs, generator: torch.Generator | None):
-        """The masked target features and the edge-masked adjacency of every meta-path."""
-        x = inputs.features[self.target]
+    def _mask_feature_entries(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """``x`` with a fraction ``feat_mask`` of its non-zero entries zeroed."""
         if is_sparse_features(x):
             keep = _exact_fraction_mask(x.values().numel(), self.feat_mask, generator, x.device)
-            masked_x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
-                                               x.values() * keep, tuple(x.shape),
-                                               check_invariants=False)
+            return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
+                                           x.values() * keep, tuple(x.shape),
+                                           check_invariants=False)
+        nonzero = x.nonzero(as_tuple=True)
+        keep = _exact_fraction_mask(nonzero[0].numel(), self.feat_mask, generator, x.device)
+        masked_x = x.clone()
+        masked_x[nonzero[0][~keep], nonzero[1][~keep]] = 0
+        return masked_x
+
+    def _draw_masks(self, inputs: MEOWInputs, generator: torch.Generator | None):
+        """The masked target features (one per meta-path with ``view_features``) and the
+        edge-masked adjacency of every meta-path."""
+        if inputs.view_features is None:
+            masked_x = self._mask_feature_entries(inputs.features[self.target], generator)
         else:
-            nonzero = x.nonzero(as_tuple=True)
-            keep = _exact_fraction_mask(nonzero[0].numel(), self.feat_mask, generator, x.device)
-            masked_x = x.clone()
-            masked_x[nonzero[0][~keep], nonzero[1][~keep]] = 0
+            masked_x = [self._mask_feature_entries(x, generator) for x in inputs.view_features]
         dtype = self.head.weight.dtype
         masked_adjacencies = []
         for structure, is_off, pattern, rate, partition in zip(
@@ -389,8 +448,16 @@ class MEOW(Method):
         """``(z, z_coarse)``: the fused fine-grained embedding and the coarse one."""
         inputs = self.prepare(graph)
         masked_x, masked_adjacencies = self._masks(inputs, generator)
-        h = self.projection(inputs.features, self.input_types)
-        h_masked = self.projection.project(self.target, masked_x)
+        h = self.projection(inputs.features, self.projected_types)
+        if inputs.view_features is None:
+            h_target = h[self.target]
+            h_masked = self.projection.project(self.target, masked_x)
+            h_coarse = h_target
+        else:
+            h_target = [self.view_projection.project(str(i), x)
+                        for i, x in enumerate(inputs.view_features)]
+            h_masked = [self.view_projection.project(str(i), x) for i, x in enumerate(masked_x)]
+            h_coarse = torch.stack(h_target).mean(dim=0)
         aggregated = [[aggregate(h[node_type]) for node_type, aggregate in per_path]
                       for per_path in inputs.contexts]
         # each view draws its own dropout of the context maps, as the official code does
@@ -398,12 +465,12 @@ class MEOW(Method):
         terms_masked = self.enrichment.context_terms(aggregated)
         fine = []
         for u, u_masked, adjacency, masked in zip(
-                self.enrichment(h[self.target], terms), self.enrichment(h_masked, terms_masked),
+                self.enrichment(h_target, terms), self.enrichment(h_masked, terms_masked),
                 inputs.adjacencies, masked_adjacencies):
             fine.append(F.normalize(self.encoder(u, adjacency), dim=1))
             fine.append(F.normalize(self.encoder(u_masked, masked), dim=1))
         z, _ = self.attention(fine)
-        z_coarse = self.encoder(h[self.target], inputs.coarse)
+        z_coarse = self.encoder(h_coarse, inputs.coarse)
         return z, z_coarse
 
     def _project(self, z: Tensor) -> Tensor:

@@ -422,7 +422,8 @@ class ContextEnrichment(nn.Module):
 
     Shapes:
         - ``context_terms(contexts)``: ``contexts[P][l]`` ``[N, d]`` → ``P`` tensors ``[N, d]``
-        - ``forward(h, terms)``: ``h`` ``[N, d]`` → ``P`` tensors ``[N, d]``
+        - ``forward(h, terms)``: ``h`` ``[N, d]`` (or ``P`` tensors ``[N, d]``, one target
+          input per meta-path) → ``P`` tensors ``[N, d]``
     """
 
     def __init__(self, channels: int, positions: Sequence[int], dropout: float = 0.0) -> None:
@@ -449,5 +450,10 @@ class ContextEnrichment(nn.Module):
                              for linear, c in zip(linears, per_position)))
         return terms
 
-    def forward(self, h: Tensor, terms: Sequence[Tensor]) -> list[Tensor]:
-        return [F.elu(h + term) for term in terms]
+    def forward(self, h: Tensor | Sequence[Tensor], terms: Sequence[Tensor]) -> list[Tensor]:
+        if isinstance(h, Tensor):
+            return [F.elu(h + term) for term in terms]
+        if len(h) != len(terms):
+            raise ValueError(f"got {len(h)} per-meta-path target inputs for {len(terms)} "
+                             "meta-paths")
+        return [F.elu(h_path + term) for h_path, term in zip(h, terms)]
