@@ -379,16 +379,16 @@ class MEOW(Method):
         stacked = store.get(self.view_features)
         width = self._widths[self.target]
         shape = (store.num_nodes, len(self.metapaths), width)
-        if not isinstance(stacked, Tensor):
+        if stacked is None:
             raise ValueError(
                 f"view_features={self.view_features!r}, but the {self.target!r} nodes have no "
                 f"such attribute; give them one input per meta-path {list(shape)}, e.g. with "
                 "WalkEmbeddingFeatures(metapaths, per_metapath=True) (config: "
                 "data.walk_features.per_metapath: true, model.view_features: x_metapath)")
-        if tuple(stacked.shape) != shape:
+        if not isinstance(stacked, Tensor) or tuple(stacked.shape) != shape:
             raise ValueError(f"{self.target}.{self.view_features} must be [N, P, F] = "
                              f"{list(shape)} (F the width of {self.target}.x), got "
-                             f"{list(stacked.shape)}")
+                             f"{list(getattr(stacked, 'shape', [type(stacked).__name__]))}")
         if not torch.isfinite(stacked).all():
             raise ValueError(f"{self.target}.{self.view_features} contains NaN or inf values")
         normalize = self.feature_norm == "row" and self.target not in self.unnormalized_types
