@@ -6,7 +6,9 @@ Each κ trains the ``pot-BASE`` preset on the same seeds and evaluates with the 
 protocol (public split as named); the κ with the best mean *validation* Micro-F1 is chosen
 and its test numbers are reported beside every other κ's (which are shown, not used).
 Writes ``results/pot_kappa_BASE_DATASET.json``; each run also leaves its own
-``reproduce_pot-BASE_DATASET_clean_kappaK.json``.
+``reproduce_pot-BASE_DATASET_clean_kappaK.json``. An interrupted grid resumes: every finished
+seed of every κ is reused (``reproduce.py --resume``, checked by its fingerprint), and with
+``--run-dir DIR`` the seed in progress continues from its checkpoint in ``DIR/kappaK``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra preset overrides, passed on to reproduce.py")
+    parser.add_argument("--run-dir", default=None,
+                        help="keep each run's checkpoints under RUN_DIR/kappaK (resumable)")
     parser.add_argument("--rerun", action="store_true",
                         help="train every kappa again, even one whose record already holds "
                              "the same seeds with validation scores")
@@ -53,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.rerun and _reusable(path, args.seeds, args.overrides):
             print(f"kappa {kappa:g}: reusing {path.name}")
         else:
+            run_dir = ([] if args.run_dir is None
+                       else ["--run-dir", str(Path(args.run_dir) / f"kappa{kappa:g}")])
             reproduce.main(["pot", args.base, args.dataset, "--seeds", str(args.seeds),
                             "--protocol", "clean", "--set", f"model.kappa={kappa}", "--tag", tag,
+                            *([] if args.rerun else ["--resume"]), *run_dir,
                             *[arg for o in args.overrides for arg in ("--set", o)]])
         record = json.loads(path.read_text())
         rows.append({"kappa": kappa,
