@@ -86,3 +86,34 @@ def test_an_empty_data_section_keeps_the_fingerprint(reproduce):
     walk = {**config, "data": {"walk_features": {"dim": 64}}}
     assert reproduce.seed_fingerprint(walk, protocols) != fingerprint
     assert config["train"]["checkpoint_every"] == 25  # the caller's config is left alone
+
+
+def test_pot_kappa_grid_resumes_through_reproduce_and_picks_kappa_on_validation(
+        tmp_path, monkeypatch):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pot_kappa.py"
+    spec = importlib.util.spec_from_file_location("pot_kappa_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    calls = []
+
+    def fake_reproduce(argv):
+        calls.append(argv)
+        kappa = float(argv[argv.index("--set") + 1].split("=")[1])
+        tag = argv[argv.index("--tag") + 1]
+        record = {"seeds": [0, 1], "validation": {"micro_f1": {"mean": 80.0 - abs(kappa - 0.3)}},
+                  "metrics": {"micro_f1": {"mean": 70.0 + kappa, "std": 0.1},
+                              "macro_f1": {"mean": 60.0, "std": 0.1}}}
+        (tmp_path / f"reproduce_pot-grace_cora_clean{tag}.json").write_text(json.dumps(record))
+        return 0
+
+    monkeypatch.setattr(module.reproduce, "main", fake_reproduce)
+    assert module.main(["grace", "cora", "--kappas", "0.1,0.3", "--seeds", "2",
+                        "--run-dir", str(tmp_path / "runs")]) == 0
+    assert all("--resume" in argv for argv in calls)
+    assert calls[1][calls[1].index("--run-dir") + 1] == str(tmp_path / "runs" / "kappa0.3")
+    out = json.loads((tmp_path / "pot_kappa_grace_cora.json").read_text())
+    assert out["chosen_kappa"] == 0.3 and out["metrics"]["micro_f1"]["mean"] == 70.3
+    calls.clear()
+    module.main(["grace", "cora", "--kappas", "0.1,0.3", "--seeds", "2"])
+    assert calls == []  # both records hold the seeds and validation scores: reused
