@@ -373,6 +373,8 @@ class MEOW(Method):
                               and node_type not in self.unnormalized_types)
 
     def _view_inputs(self, graph: HeteroData) -> list[Tensor] | None:
+        """The target's per-meta-path inputs: ``[N, P, F]`` attribute → ``P`` tensors
+        ``[N, F]`` (row-normalized as ``x`` would be), or ``None`` without ``view_features``."""
         if self.view_features is None:
             return None
         store = graph[self.target]
@@ -398,7 +400,8 @@ class MEOW(Method):
     # ------------------------------------------------------------------ masks
 
     def _mask_feature_entries(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        """``x`` with a fraction ``feat_mask`` of its non-zero entries zeroed."""
+        """``x`` (``[N, F]``, dense or sparse CSR) with a fraction ``feat_mask`` of its
+        non-zero entries zeroed; same shape and layout."""
         if is_sparse_features(x):
             keep = _exact_fraction_mask(x.values().numel(), self.feat_mask, generator, x.device)
             return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
