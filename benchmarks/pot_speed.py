@@ -14,7 +14,7 @@ same machine state. Features are stored sparse, as the trainer does. Also report
 * the memory the official code's dense bounds would take: two ``N × N`` float32 matrices per
   view (computed, not allocated).
 
-Writes ``benchmarks/results/pot_speed_<base>_<dataset>.json``.
+Writes ``benchmarks/results/pot_speed_<base>_<dataset><tag>.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def build(dataset: str, base: str, variant: str):
+    """``(graph, method, optimizer, config)`` of one variant: ``base``, ``pot`` or
+    ``pot-compiled`` (POT with ``compile=True``)."""
     from graphcl.config import load_config, preset_path
     from graphcl.data import load_dataset
     from graphcl.methods import build_method
@@ -52,6 +54,7 @@ def build(dataset: str, base: str, variant: str):
             model.pop(key, None)
         method = build_method(base, graph.num_features, **model)
     else:
+        model["compile"] = variant == "pot-compiled"
         method = build_method(preset, graph.num_features, **model)
     optimizer = torch.optim.Adam(method.parameters(), lr=float(config["train"]["lr"]))
     return graph, method, optimizer, config
@@ -102,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--memory-only", action="store_true",
                         help="re-measure only the peak memory of an existing result file")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time POT with its torch.compile'd dense part")
+    parser.add_argument("--tag", default="",
+                        help="suffix of the result file name, to keep an earlier measurement")
     args = parser.parse_args(argv)
-    out = RESULTS / f"pot_speed_{args.base}_{args.dataset}.json"
+    out = RESULTS / f"pot_speed_{args.base}_{args.dataset}{args.tag}.json"
     if args.memory_only:
         record = json.loads(out.read_text())
         epochs = max(3, min(record["epochs"], 5))
@@ -119,12 +126,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # as training does (Trainer.fit): subnormal bounds and weights otherwise cost 10-100x
     flush_denormals()
-    runs = {variant: build(args.dataset, args.base, variant) for variant in ("base", "pot")}
+    variants = ("base", "pot", "pot-compiled") if args.compile else ("base", "pot")
+    runs = {variant: build(args.dataset, args.base, variant) for variant in variants}
     graph = runs["base"][0]
-    seconds = {"base": [], "pot": []}
+    seconds = {variant: [] for variant in variants}
     generators = {v: torch.Generator().manual_seed(0) for v in runs}
     for variant, (g, method, optimizer, _) in runs.items():
-        for _ in range(2):
+        for _ in range(3):
             step(method, g, optimizer, generators[variant])
     for _ in range(args.epochs):
         for variant, (g, method, optimizer, _) in runs.items():
@@ -164,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.date.today().isoformat(),
         "peak_rss_this_process_mb": high_water_mb(),
     }
+    if args.compile:
+        record["compiled_seconds_per_epoch"] = median["pot-compiled"]
+        record["compiled_overhead_ratio"] = median["pot-compiled"] / median["base"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
     print(f"{args.base} on {args.dataset} (N={n}): base {median['base']:.3f} s/epoch, "
@@ -171,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{floor:.3f} s (base at {record['base_epoch_to_floor']:.1f}x); peak RSS base "
           f"{memory['base']:.0f} MB, +POT {memory['pot']:.0f} MB; the official dense bounds "
           f"would hold {dense_bounds_mb:.0f} MB")
+    if args.compile:
+        print(f"+POT with compile=True: {median['pot-compiled']:.3f} s/epoch "
+              f"({record['compiled_overhead_ratio']:.2f}x)")
     print(f"recorded in {out}")
     return 0
 

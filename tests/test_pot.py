@@ -461,6 +461,26 @@ def test_pot_recompute_gives_the_same_loss_and_gradients():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
 
 
+def test_pot_compiled_dense_part_gives_the_same_loss_and_gradients():
+    graph = small_graph(18, 50)
+    graph.x = graph.x.float()
+    results = []
+    # eager; compiled; compiled inside the recomputing checkpoint
+    for compile, recompute in ((False, False), (True, False), (True, True)):
+        torch.manual_seed(0)
+        pot = POT(GRACE(graph.num_features, hidden=4, proj_hidden=4, activation="prelu",
+                        drop_feature=(0.0, 0.0)), kappa=0.5, compile=compile, recompute=recompute)
+        out = pot.loss(graph, torch.Generator().manual_seed(1))
+        out.total.backward()
+        results.append((out.parts["pot"], [p.grad.clone() for p in pot.parameters()]))
+    pot_eager, grads_eager = results[0]
+    for pot_compiled, grads_compiled in results[1:]:
+        assert pot_compiled == pytest.approx(pot_eager, rel=1e-5)
+        assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+                   for a, b in zip(grads_eager, grads_compiled))
+        assert any(bool(g.abs().gt(0).any()) for g in grads_compiled)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.25, 1.0])
 def test_relu_relaxation_gradients_match_autograd_of_the_formula(alpha):
     g = torch.Generator().manual_seed(4)

@@ -328,40 +328,63 @@ def contrastive_direction(other_view: Tensor) -> Tensor:
     return normalized * (n / (n - 1)) - normalized.sum(0, keepdim=True) / (n - 1)
 
 
-@dataclass
-class _Relaxed:
-    transformed: list[Tensor]  # per layer: input · W (the subset's rows), [n, d_k]
-    slopes: list[Tensor]
-    offsets: list[Tensor]
+def _relax_and_substitute(mids: list[Tensor], spreads: list[Tensor], biases: list[Tensor],
+                          transforms: list[Tensor], weights: list[Tensor], direction: Tensor,
+                          alphas: tuple[float, ...]) -> tuple[Tensor, list[Tensor]]:
+    """The dense part of :func:`compactness_surrogate`, between its sparse products.
 
+    Relaxes every layer's pre-activation box ``[mid − spread + b, mid + spread + b]``
+    (:func:`relu_relaxation`), then runs the official backward substitution from
+    ``direction``, each node with its own slopes at every layer: ``Λ_k = a_k ⊙ W̃_{k+1}``
+    (``W̃_{L+1} = W^CL``), ``b̃_k = Σ_d Λ_k ⊙ min(W̃_{k+1}, 0) ⊙ offset_k + Λ_k b_k`` (the
+    upper line is taken where the coefficient is negative) and ``W̃_k = Λ_k W_k``.
 
-def _backward_substitution(encoder: GNNEncoder, relaxed: _Relaxed, direction: Tensor
-                           ) -> tuple[Tensor, list[Tensor]]:
-    """Official-style backward pass: each node uses its own slopes at every layer.
+    Only elementwise work and small GEMMs, no sparse product: this is the part that
+    ``torch.compile`` fuses (:class:`~graphcl.methods.POT`'s ``compile``).
 
-    Returns ``s`` (``[n]``, the input term ``x_i · W̃_1,i``) and the bias terms ``b̃_k``
-    (``[n]`` each, layer order)."""
+    Args:
+        mids, spreads: per layer ``[n, d_k]``: ``C·(H_{k−1}W_k)`` and ``R·|H_{k−1}W_k|``.
+        biases: per layer ``[d_k]``.
+        transforms: per layer ``[n, d_k]`` ``H_{k−1}W_k`` (only the first is used).
+        weights: per layer the ``[d_k, d_{k−1}]`` weight ``W_k`` (only layers ≥ 2 are used).
+        direction: ``[n, d_L]`` ``W^CL``.
+        alphas: per layer the activation's negative slope (1 for an unactivated layer).
+
+    Returns:
+        ``s`` (``[n]``, the input term ``x_i · W̃_1,i``) and the bias terms ``b̃_k``
+        (``[n]`` each, layer order).
+    """
     coefficient = direction
-    bias_terms: list[Tensor] = [direction.new_zeros(0)] * len(encoder.layers)
-    for k in range(len(encoder.layers) - 1, -1, -1):
-        layer = encoder.layers[k]
-        weighted = relaxed.slopes[k] * coefficient                      # Λ_k
+    bias_terms: list[Tensor] = [direction.new_zeros(0)] * len(mids)
+    for k in range(len(mids) - 1, -1, -1):
+        slope, offset = relu_relaxation(mids[k] - spreads[k] + biases[k],
+                                        mids[k] + spreads[k] + biases[k], alphas[k])
+        weighted = slope * coefficient                                   # Λ_k
         # Λ_k·Δ_k, Δ_k = β_k where W̃ < 0, is offset·min(W̃, 0); min(c, 0) = c − relu(c)
         # because relu's backward is a vectorized kernel and clamp's a comparison + where
-        shifted = relaxed.offsets[k] * (coefficient - torch.relu(coefficient))
-        bias_terms[k] = shifted.sum(1) + weighted @ _bias(layer, weighted)
-        if k > 0:
-            coefficient = weighted @ layer.linear.weight                # W̃_k = Λ_k W_kᵀ
-        else:
-            return (relaxed.transformed[0] * weighted).sum(1), bias_terms
+        shifted = offset * (coefficient - torch.relu(coefficient))
+        bias_terms[k] = shifted.sum(1) + weighted @ biases[k]
+        if k == 0:
+            return (transforms[0] * weighted).sum(1), bias_terms
+        coefficient = weighted @ weights[k]                             # W̃_k = Λ_k W_kᵀ
     raise AssertionError("unreachable")
+
+
+_compiled_relax_and_substitute = None
+
+
+def _compiled_dense_part():
+    global _compiled_relax_and_substitute
+    if _compiled_relax_and_substitute is None:
+        _compiled_relax_and_substitute = torch.compile(_relax_and_substitute)
+    return _compiled_relax_and_substitute
 
 
 def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInterval,
                           view_adjacency: SparseAdjacency, direction: Tensor,
                           nodes: Tensor | None = None,
                           clean_adjacency: SparseAdjacency | None = None,
-                          transforms: list[Tensor] | None = None) -> Tensor:
+                          transforms: list[Tensor] | None = None, compile: bool = False) -> Tensor:
     """Node compactness as the official POT code computes it (``pot_loss``; the "surrogate").
 
     1. Pre-activation bounds of layer ``k`` from the interval, around the *clean* input of
@@ -388,6 +411,9 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
             ``transforms`` is given).
         transforms: :func:`clean_layer_transforms` of ``x``, to share one clean pass and its
             products between the two views.
+        compile: run the dense part (:func:`_relax_and_substitute`) through ``torch.compile``,
+            which fuses its elementwise passes (needs a C++ compiler on the CPU; the first
+            call compiles).
 
     Returns:
         ``[n]`` compactness scores (differentiable w.r.t. the encoder and ``direction``).
@@ -405,17 +431,15 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
                          f"got {tuple(direction.shape)}")
     center = interval.matrix(interval.center.to(direction.dtype))
     radius = interval.matrix(interval.radius.to(direction.dtype))
-    relaxed = _Relaxed([], [], [])
-    for layer, slope, transformed in zip(encoder.layers, _layer_slopes(encoder), transforms):
-        if nodes is not None:
-            transformed = transformed[nodes]
-        mid, spread = propagate(center, transformed), propagate(radius, transformed.abs())
-        bias = _bias(layer, transformed)
-        a, offset = relu_relaxation(mid - spread + bias, mid + spread + bias, slope)
-        relaxed.transformed.append(transformed)
-        relaxed.slopes.append(a)
-        relaxed.offsets.append(offset)
-    score, bias_terms = _backward_substitution(encoder, relaxed, direction)
+    if nodes is not None:
+        transforms = [transformed[nodes] for transformed in transforms]
+    mids = [propagate(center, transformed) for transformed in transforms]
+    spreads = [propagate(radius, transformed.abs()) for transformed in transforms]
+    biases = [_bias(layer, transformed) for layer, transformed in zip(encoder.layers, transforms)]
+    weights = [layer.linear.weight for layer in encoder.layers]
+    dense_part = _compiled_dense_part() if compile else _relax_and_substitute
+    score, bias_terms = dense_part(mids, spreads, biases, transforms, weights, direction,
+                                   tuple(_layer_slopes(encoder)))
     view_adjacency = view_adjacency.to(score.dtype)
     for bias_term in bias_terms:
         score = propagate(view_adjacency, score[:, None]).squeeze(1) + bias_term
