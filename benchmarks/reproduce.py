@@ -243,8 +243,10 @@ def train_and_evaluate_seed(config: dict, protocols: list[dict], seed: int,
     per protocol, seconds per epoch, epochs run, this process's peak RSS so far, hardware."""
     run_dir = None if args.run_dir is None else Path(args.run_dir) / f"seed-{seed}"
     started = time.perf_counter()
+    # with train.eval_every, the same protocols (and splits) as the final evaluation below
     outcome = train_from_config(config, root=args.root, device=args.device, progress=False,
-                                run_dir=run_dir, resume=run_dir is not None, evaluate=False)
+                                run_dir=run_dir, resume=run_dir is not None, evaluate=False,
+                                periodic_protocols=[{**spec, "seed": seed} for spec in protocols])
     graph = load_dataset(config["dataset"], root=args.root)
     results = {}
     for spec in protocols:
@@ -258,6 +260,7 @@ def train_and_evaluate_seed(config: dict, protocols: list[dict], seed: int,
         "protocols": results,
         "seconds_per_epoch": float(outcome["seconds_per_epoch"]),
         "epochs_run": int(outcome.get("epochs_run", config["train"]["epochs"])),
+        "periodic_evaluations": outcome["trainer"].evaluations,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "hardware": hardware(),
         "environment": recorded_environment(),

@@ -194,6 +194,13 @@ class Trainer:
             ``SUBNORMAL_FLUSH_INTERVAL`` steps parameters and optimizer moments below the
             normal range are set to zero (:func:`flush_subnormals_`), which also covers threads
             the flag does not reach. Values change by less than 1e-38.
+        eval_every: evaluate the embeddings every this many epochs with ``evaluator``
+            (0: never), as official scripts that print test results during training do
+            (gCooL's every 100 epochs). Rows go to :attr:`evaluations` and ``eval.csv``; the
+            random states are restored afterwards, so training follows the same trajectory
+            with or without these evaluations.
+        evaluator: ``evaluator(embeddings) -> {metric: value}`` on the ``[N, d]`` CPU
+            embeddings of :meth:`embed`.
     """
 
     def __init__(self, method: Method, graph: Data, *, epochs: int, lr: float = 1e-3,
@@ -203,9 +210,14 @@ class Trainer:
                  callback: Callable[[int, dict], None] | None = None,
                  sparse_features: str | bool = "auto",
                  early_stopping: int | None = None, restore_best: bool = True,
-                 flush_subnormals: bool = True) -> None:
+                 flush_subnormals: bool = True, eval_every: int = 0,
+                 evaluator: Callable[[torch.Tensor], dict] | None = None) -> None:
         if epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
+        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
+            raise ValueError(f"eval_every must be a non-negative int (0: never), got {eval_every!r}")
+        if eval_every and evaluator is None:
+            raise ValueError("eval_every > 0 needs an evaluator(embeddings) -> {metric: value}")
         if early_stopping is not None and (isinstance(early_stopping, bool)
                                            or not isinstance(early_stopping, int)
                                            or early_stopping < 1):
@@ -230,6 +242,9 @@ class Trainer:
         self.early_stopping = early_stopping
         self.restore_best = bool(restore_best)
         self.flush_subnormals = bool(flush_subnormals)
+        self.eval_every = eval_every
+        self.evaluator = evaluator
+        self.evaluations: list[dict] = []
         # best loss, its epoch (1-based), the weights that produced it, epochs since, stopped
         self.best = {"loss": float("inf"), "epoch": 0, "state": None, "stale": 0,
                      "stopped": False}
@@ -241,6 +256,10 @@ class Trainer:
     @property
     def log_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / "log.csv"
+
+    @property
+    def eval_log_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "eval.csv"
 
     def state_dict(self) -> dict:
         """Everything needed to continue the run exactly."""
@@ -255,6 +274,7 @@ class Trainer:
             "python_rng": random.getstate(),
             "history": self.history,
             "best": self.best,
+            "evaluations": self.evaluations,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -270,6 +290,7 @@ class Trainer:
         self.history = list(state.get("history", []))
         if "best" in state:
             self.best = state["best"]
+        self.evaluations = list(state.get("evaluations", []))
 
     def save_checkpoint(self) -> Path | None:
         """Write ``checkpoint.pt`` atomically (a kill mid-write leaves the previous one)."""
@@ -293,17 +314,34 @@ class Trainer:
         state = torch.load(path, map_location="cpu", weights_only=False)
         self.load_state_dict(state)
         self._rewrite_log()
+        if self.eval_log_path is not None and (self.evaluations or self.eval_log_path.exists()):
+            _write_csv(self.eval_log_path, self.evaluations, ["epoch"])
         return True
 
     def _rewrite_log(self) -> None:
-        if self.log_path is None:
-            return
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        fields = list(self.history[0].keys()) if self.history else ["epoch", "loss", "seconds"]
-        with open(self.log_path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(self.history)
+        if self.log_path is not None:
+            _write_csv(self.log_path, self.history, ["epoch", "loss", "seconds"])
+
+    def evaluate_now(self) -> dict:
+        """Run :attr:`evaluator` on the current embeddings and record the row
+        (``{"epoch", metric: value, ...}``) without disturbing any random state."""
+        if self.evaluator is None:
+            raise ValueError("this Trainer has no evaluator")
+        states = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
+                  torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+        try:
+            metrics = self.evaluator(self.embed())
+        finally:
+            torch.set_rng_state(states[0])
+            np.random.set_state(states[1])
+            random.setstate(states[2])
+            if states[3] is not None:
+                torch.cuda.set_rng_state_all(states[3])
+        row = {"epoch": self.epoch, **{key: float(value) for key, value in metrics.items()}}
+        self.evaluations.append(row)
+        if self.eval_log_path is not None:
+            _write_csv(self.eval_log_path, self.evaluations, ["epoch"])
+        return row
 
     def _append_log(self, record: dict) -> None:
         if self.log_path is None:
@@ -371,6 +409,8 @@ class Trainer:
                     bar.set_postfix(loss=f"{record['loss']:.4f}")
                     if self.callback is not None:
                         self.callback(self.epoch, record)
+                    if self.eval_every and self.epoch % self.eval_every == 0:
+                        self.evaluate_now()
                     if self.early_stopping is not None \
                             and self.best["stale"] >= self.early_stopping:
                         self.best["stopped"] = True
@@ -397,6 +437,16 @@ class Trainer:
         if not self.history:
             return float("nan")
         return float(np.median([row["seconds"] for row in self.history]))
+
+
+def _write_csv(path: Path, rows: list[dict], default_fields: list[str]) -> None:
+    """Rewrite ``path`` with ``rows`` (the union of their keys as columns, in first-seen order)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(key for row in rows for key in row)) or default_fields
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def evaluate_embeddings(embeddings: torch.Tensor, graph: Data, eval_config: dict | None = None):
@@ -463,8 +513,13 @@ def prepare_graph(graph, data_config: dict | None, model_config: dict | None = N
 
 def train_from_config(config: dict, *, root: str | None = None, device: str = "auto",
                       run_dir: str | Path | None = None, resume: bool = False,
-                      progress: bool = True, evaluate: bool = True) -> dict:
+                      progress: bool = True, evaluate: bool = True,
+                      periodic_protocols: list[dict] | None = None) -> dict:
     """Load the dataset, build the method, train, embed and evaluate, as ``graphcl train`` does.
+
+    ``train.eval_every: E`` also evaluates every ``E`` epochs during training
+    (:class:`Trainer`'s ``eval_every``) under ``periodic_protocols`` (default: the config's
+    ``eval`` section); with several protocols the metric names are ``protocol/metric``.
 
     Args:
         config: a resolved configuration (see :func:`graphcl.config.load_config`).
@@ -474,6 +529,8 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
         resume: continue from ``run_dir/checkpoint.pt`` if present.
         progress: show progress bars.
         evaluate: run the configured evaluation after training.
+        periodic_protocols: eval sections (``{"protocol": ..., options}``) for the periodic
+            evaluations.
 
     Returns:
         ``{"embeddings", "metrics" (EvalResult or None), "seconds_per_epoch", "trainer"}``.
@@ -495,13 +552,27 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     seed_everything(seed)
     method = build_method(config["method"], graph.num_features, **config.get("model", {}))
     # graph.num_features is a dict {node type: width} for HeteroData
+    eval_every = int(train_cfg.get("eval_every", 0))
+    specs = periodic_protocols or [dict(config.get("eval") or {})]
+    # the Trainer moves the graph to the device in place; labels and masks stay here
+    eval_graph = graph.clone() if eval_every else None
+
+    def periodic_evaluator(embeddings: torch.Tensor) -> dict:
+        metrics = {}
+        for spec in specs:
+            result = evaluate_embeddings(embeddings, eval_graph, spec)
+            prefix = f"{spec.get('protocol', 'clean')}/" if len(specs) > 1 else ""
+            metrics.update({prefix + name: stats["mean"] for name, stats in result.metrics.items()})
+        return metrics
+
     trainer = Trainer(
         method, graph, epochs=int(train_cfg.get("epochs", 200)), lr=float(train_cfg.get("lr", 1e-3)),
         weight_decay=float(train_cfg.get("weight_decay", 0.0)), seed=seed, device=device,
         run_dir=run_dir, checkpoint_every=int(train_cfg.get("checkpoint_every", 50)),
         progress=progress, early_stopping=train_cfg.get("early_stopping"),
         restore_best=bool(train_cfg.get("restore_best", True)),
-        flush_subnormals=bool(train_cfg.get("flush_subnormals", True)))
+        flush_subnormals=bool(train_cfg.get("flush_subnormals", True)),
+        eval_every=eval_every, evaluator=periodic_evaluator if eval_every else None)
     if run_dir is not None:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(run_dir) / "config.yaml", "w") as handle:

@@ -40,6 +40,20 @@ def test_each_seed_is_recorded_and_resume_reuses_it(reproduce, tmp_path, monkeyp
     assert again["seeds"] == [0, 1]
 
 
+def test_periodic_evaluations_use_the_final_protocols_and_splits(reproduce, tmp_path):
+    args = ["grace", "synthetic", "--seeds", "1", "--set", "train.epochs=4", "--set",
+            "train.eval_every=2", "--tag", "_periodic", "--protocol", "clean,pot"]
+    assert reproduce.main(args) == 0
+    record = json.loads((tmp_path / "seeds" / "reproduce_grace_synthetic_periodic"
+                         / "seed-0.json").read_text())
+    rows = record["periodic_evaluations"]
+    assert [row["epoch"] for row in rows] == [2, 4]
+    # the last periodic evaluation is the final one: same embeddings, protocols and splits
+    for protocol in ("clean", "pot"):
+        final = record["protocols"][protocol]["metrics"]
+        assert rows[-1][f"{protocol}/micro_f1"] == pytest.approx(final["micro_f1"])
+
+
 def test_resume_retrains_a_seed_recorded_for_another_configuration(reproduce, tmp_path,
                                                                      monkeypatch):
     trained = []

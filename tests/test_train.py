@@ -9,12 +9,67 @@ from graphcl.methods import GRACE
 from graphcl.train import Trainer, resolve_device, seed_everything
 
 
-def make_trainer(graph, run_dir, epochs=6, checkpoint_every=2, callback=None, seed=5):
+def make_trainer(graph, run_dir, epochs=6, checkpoint_every=2, callback=None, seed=5,
+                 **options):
     seed_everything(seed)
     method = GRACE(graph.num_features, hidden=8, proj_hidden=8, activation="rrelu")
     return Trainer(method, graph, epochs=epochs, lr=0.01, weight_decay=1e-5, seed=seed,
                    device="cpu", run_dir=run_dir, checkpoint_every=checkpoint_every,
-                   progress=False, callback=callback)
+                   progress=False, callback=callback, **options)
+
+
+def noisy_evaluator(embeddings):
+    """An evaluator that draws from every global random stream, as probes do."""
+    import random
+
+    import numpy as np
+    torch.rand(3)
+    np.random.rand(3)
+    random.random()
+    return {"norm": float(embeddings.norm()), "first": float(embeddings[0, 0])}
+
+
+def test_periodic_evaluation_rows_and_unchanged_training(small_graph, tmp_path):
+    plain = make_trainer(small_graph, None)
+    plain.fit()
+    evaluated = make_trainer(small_graph, tmp_path, eval_every=2, evaluator=noisy_evaluator)
+    evaluated.fit()
+    # the evaluations restore every random state: same trajectory as without them
+    assert torch.equal(plain.embed(), evaluated.embed())
+    assert [row["epoch"] for row in evaluated.evaluations] == [2, 4, 6]
+    assert evaluated.evaluations[-1]["norm"] == pytest.approx(float(evaluated.embed().norm()))
+    with open(tmp_path / "eval.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [2, 4, 6] and set(rows[0]) == {"epoch", "norm", "first"}
+
+
+def test_periodic_evaluations_survive_an_interruption(small_graph, tmp_path):
+    reference = make_trainer(small_graph, None, eval_every=2, evaluator=noisy_evaluator)
+    reference.fit()
+
+    def stop_at_5(epoch, record):
+        if epoch == 5:
+            raise KeyboardInterrupt
+
+    interrupted = make_trainer(small_graph, tmp_path, eval_every=2, evaluator=noisy_evaluator,
+                               callback=stop_at_5, checkpoint_every=4)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    resumed = make_trainer(small_graph, tmp_path, eval_every=2, evaluator=noisy_evaluator,
+                           checkpoint_every=4)
+    resumed.fit(resume=True)
+    assert resumed.evaluations == reference.evaluations  # the resumed run is bit-identical
+    with open(tmp_path / "eval.csv") as handle:
+        assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [2, 4, 6]
+
+
+def test_periodic_evaluation_arguments(small_graph):
+    with pytest.raises(ValueError, match="needs an evaluator"):
+        make_trainer(small_graph, None, eval_every=2)
+    with pytest.raises(ValueError, match="eval_every"):
+        make_trainer(small_graph, None, eval_every=-1, evaluator=noisy_evaluator)
+    with pytest.raises(ValueError, match="no evaluator"):
+        make_trainer(small_graph, None).evaluate_now()
 
 
 def test_same_seed_same_embeddings(small_graph, tmp_path):
