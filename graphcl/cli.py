@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list bundled (method, dataset) presets")
 
-    plot = sub.add_parser("plot", help="plot a run's training curve to PNG")
+    plot = sub.add_parser("plot", help="plot a run's training curve (and its periodic "
+                                       "evaluations, if any) to PNG")
     plot.add_argument("--run-dir", required=True)
     plot.add_argument("--out", default=None, help="default: <run-dir>/loss.png")
     return parser
@@ -153,10 +154,13 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .viz import plot_training_log
+    from .viz import plot_evaluations, plot_training_log
 
     out = args.out or Path(args.run_dir) / "loss.png"
     print(f"wrote {plot_training_log(Path(args.run_dir) / 'log.csv', out)}")
+    evaluations = Path(args.run_dir) / "eval.csv"
+    if evaluations.exists():  # periodic evaluations (train.eval_every)
+        print(f"wrote {plot_evaluations(evaluations, Path(out).with_name('eval.png'))}")
     return 0
 
 

@@ -10,7 +10,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["plot_compactness_histogram", "plot_speed_results", "plot_training_log"]
+__all__ = ["plot_compactness_histogram", "plot_evaluations", "plot_speed_results",
+           "plot_training_log"]
 
 
 def _pyplot():
@@ -47,6 +48,38 @@ def plot_training_log(log_csv: str | Path, out_png: str | Path) -> Path:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def plot_evaluations(eval_csv: str | Path, out_png: str | Path) -> Path:
+    """Plot every metric of a run's periodic evaluations (``eval.csv``, written with
+    ``train.eval_every``) against the epoch.
+
+    Args:
+        eval_csv: the ``eval.csv`` of a run directory.
+        out_png: where to write the figure.
+
+    Returns:
+        The path written.
+    """
+    with open(eval_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{eval_csv} has no rows to plot")
+    plt = _pyplot()
+    epochs = [int(row["epoch"]) for row in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in (key for key in rows[0] if key != "epoch"):
+        values = [float(row[key]) if row.get(key) not in (None, "") else float("nan")
+                  for row in rows]
+        ax.plot(epochs, values, marker="o", markersize=3, label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("metric (%)")
+    ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)

@@ -13,9 +13,12 @@ def test_train_eval_resume_on_synthetic(tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["train", "--epochs", "4", "--run-dir", str(run), "--no-progress",
                  "--set", "model.hidden=16", "--set", "model.proj_hidden=16",
-                 "--set", "eval.num_splits=2", "--set", "eval.epochs=200"])
+                 "--set", "eval.num_splits=2", "--set", "eval.epochs=200",
+                 "--set", "train.eval_every=2"])
     assert code == 0
     out = capsys.readouterr().out
+    with open(run / "eval.csv") as handle:  # periodic evaluations at epochs 2 and 4
+        assert [line.split(",")[0] for line in handle.read().split()] == ["epoch", "2", "4"]
     assert "clean protocol: micro_f1" in out
     for name in ("config.yaml", "log.csv", "checkpoint.pt", "embeddings.pt", "metrics.json"):
         assert (run / name).exists(), name
@@ -28,6 +31,7 @@ def test_train_eval_resume_on_synthetic(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["plot", "--run-dir", str(run)]) == 0
     assert (run / "loss.png").stat().st_size > 1000
+    assert (run / "eval.png").stat().st_size > 1000
 
     # extend the finished run by two epochs
     assert main(["train", "--resume", "--run-dir", str(run), "--epochs", "6", "--no-progress",
