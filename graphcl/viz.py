@@ -25,6 +25,31 @@ def _pyplot():
     return plt
 
 
+def _plot_csv_columns(csv_path: str | Path, out_png: str | Path, skip: tuple[str, ...],
+                      ylabel: str, **line_style) -> Path:
+    """One line per column of ``csv_path`` (except ``epoch`` and ``skip``) against the epoch;
+    empty cells are gaps."""
+    with open(csv_path) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{csv_path} has no rows to plot")
+    plt = _pyplot()
+    epochs = [int(row["epoch"]) for row in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in (key for key in rows[0] if key != "epoch" and key not in skip):
+        values = [float(row[key]) if row.get(key) not in (None, "") else float("nan")
+                  for row in rows]
+        ax.plot(epochs, values, label=key, **line_style)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return Path(out_png)
+
+
 def plot_training_log(log_csv: str | Path, out_png: str | Path) -> Path:
     """Plot the loss (and its named parts) per epoch from a run's ``log.csv``.
 
@@ -35,24 +60,7 @@ def plot_training_log(log_csv: str | Path, out_png: str | Path) -> Path:
     Returns:
         The path written.
     """
-    with open(log_csv) as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        raise ValueError(f"{log_csv} has no rows to plot")
-    plt = _pyplot()
-    epochs = [int(row["epoch"]) for row in rows]
-    parts = [key for key in rows[0] if key not in ("epoch", "seconds")]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in parts:
-        ax.plot(epochs, [float(row[key]) for row in rows], label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return Path(out_png)
+    return _plot_csv_columns(log_csv, out_png, skip=("seconds",), ylabel="loss")
 
 
 def plot_evaluations(eval_csv: str | Path, out_png: str | Path) -> Path:
@@ -66,25 +74,8 @@ def plot_evaluations(eval_csv: str | Path, out_png: str | Path) -> Path:
     Returns:
         The path written.
     """
-    with open(eval_csv) as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        raise ValueError(f"{eval_csv} has no rows to plot")
-    plt = _pyplot()
-    epochs = [int(row["epoch"]) for row in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in (key for key in rows[0] if key != "epoch"):
-        values = [float(row[key]) if row.get(key) not in (None, "") else float("nan")
-                  for row in rows]
-        ax.plot(epochs, values, marker="o", markersize=3, label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("metric (%)")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return Path(out_png)
+    return _plot_csv_columns(eval_csv, out_png, skip=(), ylabel="metric (%)", marker="o",
+                             markersize=3)
 
 
 def plot_speed_results(result_files: Sequence[str | Path], out_png: str | Path) -> Path:
