@@ -131,3 +131,32 @@ def test_pot_kappa_grid_resumes_through_reproduce_and_picks_kappa_on_validation(
     calls.clear()
     module.main(["grace", "cora", "--kappas", "0.1,0.3", "--seeds", "2"])
     assert calls == []  # both records hold the seeds and validation scores: reused
+
+
+def test_official_gcool_log_is_parsed_into_last_and_best_printed_evaluations(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "official_gcool_log.py"
+    spec = importlib.util.spec_from_file_location("official_gcool_log_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    block = "================ Test epoch: {:04d} ================\nMicro-F1 = {}\nMacro-F1 = {}\n\n"
+    log = ("Random seed set to be: 39789\nTraining epoch: 0000, loss = 6.6\n"
+           + block.format(0, 0.44, 0.26) + block.format(100, 0.91, 0.895)
+           + block.format(200, 0.925, 0.89) + "Finished in 10.0 min\n"
+           + "\tMaximum resident set size (kbytes): 2048000\n")
+    parsed = module.parse_log(log)
+    assert [row["epoch"] for row in parsed["printed_evaluations"]] == [0, 100, 200]
+    summary = module.summarize(parsed, num_epochs=200)
+    assert summary["metrics"]["micro_f1"]["mean"] == pytest.approx(92.5)
+    assert summary["metrics"]["macro_f1"]["mean"] == pytest.approx(89.0)
+    # maxima taken independently, epoch 0 (the untrained encoder) left out
+    assert summary["max_over_printed_evaluations"] == pytest.approx(
+        {"micro_f1": 92.5, "macro_f1": 89.5})
+    with pytest.raises(ValueError, match="did not finish"):
+        module.summarize(parsed, num_epochs=2900)
+    log_file = tmp_path / "official.log"
+    log_file.write_text(log)
+    module.RESULTS = tmp_path
+    assert module.main([str(log_file), "--dataset", "amazon-photo", "--epochs", "200"]) == 0
+    record = json.loads((tmp_path / "official_gcool_amazon-photo_seed39789.json").read_text())
+    assert record["seconds_per_epoch"] == pytest.approx(3.0)
+    assert record["peak_memory_mb"] == pytest.approx(2000.0)
