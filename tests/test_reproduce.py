@@ -160,3 +160,29 @@ def test_official_gcool_log_is_parsed_into_last_and_best_printed_evaluations(tmp
     record = json.loads((tmp_path / "official_gcool_amazon-photo_seed39789.json").read_text())
     assert record["seconds_per_epoch"] == pytest.approx(3.0)
     assert record["peak_memory_mb"] == pytest.approx(2000.0)
+
+
+def test_pot_compare_pairs_the_seeds_both_runs_hold(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pot_compare.py"
+    spec = importlib.util.spec_from_file_location("pot_compare_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.RESULTS = tmp_path
+
+    def record(seeds, micro):
+        return {"seeds": seeds, "seconds_per_epoch": 1.0,
+                "metrics": {"micro_f1": {"values": micro}, "macro_f1": {"values": micro}}}
+
+    # the POT run holds 3 seeds in another order, the base run 4
+    (tmp_path / "reproduce_pot-costa_cora_clean_kappa0.1.json").write_text(
+        json.dumps(record([3, 1, 2], [83.0, 81.0, 82.5])))
+    (tmp_path / "reproduce_costa-potbase_cora_clean.json").write_text(
+        json.dumps(record([1, 2, 3, 4], [80.0, 82.0, 81.0, 99.0])))
+    out = module.compare("costa", "cora", "clean", "_kappa0.1")
+    assert out["seeds"] == [3, 1, 2]
+    difference = out["metrics"]["micro_f1"]["difference"]
+    assert difference["mean"] == pytest.approx((2.0 + 1.0 + 0.5) / 3)
+    (tmp_path / "reproduce_costa-potbase_cora_clean.json").write_text(
+        json.dumps(record([7, 8], [80.0, 82.0])))
+    with pytest.raises(ValueError, match="share no seed"):
+        module.compare("costa", "cora", "clean", "_kappa0.1")
