@@ -186,3 +186,32 @@ def test_pot_compare_pairs_the_seeds_both_runs_hold(tmp_path):
         json.dumps(record([7, 8], [80.0, 82.0])))
     with pytest.raises(ValueError, match="share no seed"):
         module.compare("costa", "cora", "clean", "_kappa0.1")
+
+
+def test_official_meow_log_is_parsed_into_our_metric_names(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "official_meow_log.py"
+    spec = importlib.util.spec_from_file_location("official_meow_log_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    test = ("\t[Test Classification] Macro-F1_mean: {} var: 0.61  Micro-F1_mean: {} var: 0.63 "
+            "auc: {} var: 0.48\n")
+    log = ("Epoch: 0\ntotal loss: 17.3\nEpoch: 1\nEarly stopping!\n"
+           "\t[Clustering] NMI: 6.47   ARI: 6.72\n"
+           + test.format(58.82, 59.01, 77.28) + test.format(56.07, 56.08, 75.23)
+           + test.format(57.05, 56.99, 75.54) + "Total time:  2237 s\n"
+           + "\tMaximum resident set size (kbytes): 2058292\n")
+    parsed = module.parse_log(log)
+    assert parsed["epochs_run"] == 2 and parsed["wall_seconds"] == 2237
+    assert parsed["peak_memory_mb"] == pytest.approx(2010.1)
+    metrics = parsed["metrics"]
+    assert metrics["macro_f1@40"]["mean"] == 56.07 and metrics["micro_f1@60"]["mean"] == 56.99
+    assert metrics["auc@20"] == {"mean": 77.28, "std": 0.48}
+    assert metrics["nmi"]["mean"] == 6.47 and metrics["ari"]["mean"] == 6.72
+    with pytest.raises(ValueError, match="did the run finish"):
+        module.parse_log("Epoch: 0\n")
+    log_file = tmp_path / "official.log"
+    log_file.write_text(log)
+    module.RESULTS = tmp_path
+    assert module.main([str(log_file), "--dataset", "imdb", "--seed", "2"]) == 0
+    record = json.loads((tmp_path / "official_meow_imdb_seed2.json").read_text())
+    assert record["seeds"] == [2] and record["epochs_run"] == [2]
