@@ -374,6 +374,8 @@ _compiled_relax_and_substitute = None
 
 
 def _compiled_dense_part():
+    """The compiled :func:`_relax_and_substitute`, created on first use so that importing
+    graphcl (or running eager) never touches the compiler; one per process."""
     global _compiled_relax_and_substitute
     if _compiled_relax_and_substitute is None:
         _compiled_relax_and_substitute = torch.compile(_relax_and_substitute)
