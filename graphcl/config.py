@@ -4,8 +4,10 @@ A configuration is a dict with the sections::
 
     method: grace            # a name from graphcl.methods.METHODS
     dataset: cora            # a name load_dataset knows
+    data: {walk_features}    # optional graph preparation (graphcl.train.prepare_graph)
     model: {...}             # keyword arguments of the method's constructor
-    train: {seed, lr, weight_decay, epochs, checkpoint_every}
+    train: {seed, lr, weight_decay, epochs, checkpoint_every, early_stopping, restore_best,
+            flush_subnormals, eval_every}   # graphcl.train.Trainer's options
     eval: {protocol, ...}    # keyword arguments of graphcl.eval.evaluate
 
 Presets live in ``graphcl/configs/<method>_<dataset>.yaml`` and carry the official settings
