@@ -268,10 +268,7 @@ class Trainer:
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "numpy_rng": np.random.get_state(),
-            "python_rng": random.getstate(),
+            **global_random_states(),
             "history": self.history,
             "best": self.best,
             "evaluations": self.evaluations,
@@ -281,11 +278,7 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        np.random.set_state(state["numpy_rng"])
-        random.setstate(state["python_rng"])
+        set_global_random_states(state)
         self.epoch = state["epoch"]
         self.history = list(state.get("history", []))
         if "best" in state:
@@ -327,16 +320,11 @@ class Trainer:
         (``{"epoch", metric: value, ...}``) without disturbing any random state."""
         if self.evaluator is None:
             raise ValueError("this Trainer has no evaluator")
-        states = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
-                  torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+        states = global_random_states()
         try:
             metrics = self.evaluator(self.embed())
         finally:
-            torch.set_rng_state(states[0])
-            np.random.set_state(states[1])
-            random.setstate(states[2])
-            if states[3] is not None:
-                torch.cuda.set_rng_state_all(states[3])
+            set_global_random_states(states)
         row = {"epoch": self.epoch, **{key: float(value) for key, value in metrics.items()}}
         self.evaluations.append(row)
         if self.eval_log_path is not None:
@@ -437,6 +425,24 @@ class Trainer:
         if not self.history:
             return float("nan")
         return float(np.median([row["seconds"] for row in self.history]))
+
+
+def global_random_states() -> dict:
+    """The global random states a run draws from besides its own generator: torch's (CPU and,
+    when present, CUDA), numpy's and Python's, keyed as in a checkpoint."""
+    return {"torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate()}
+
+
+def set_global_random_states(states: dict) -> None:
+    """Restore what :func:`global_random_states` returned (or a checkpoint holding it)."""
+    torch.set_rng_state(states["torch_rng"])
+    if states.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda_rng"])
+    np.random.set_state(states["numpy_rng"])
+    random.setstate(states["python_rng"])
 
 
 def _write_csv(path: Path, rows: list[dict], default_fields: list[str]) -> None:
@@ -554,8 +560,9 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     # graph.num_features is a dict {node type: width} for HeteroData
     eval_every = int(train_cfg.get("eval_every", 0))
     specs = periodic_protocols or [dict(config.get("eval") or {})]
-    # the Trainer moves the graph to the device in place; labels and masks stay here
-    eval_graph = graph.clone() if eval_every else None
+    # the Trainer moves the graph to an accelerator in place; the probes need labels on the CPU
+    eval_graph = (graph.clone() if eval_every and resolve_device(device).type != "cpu"
+                  else graph)
 
     def periodic_evaluator(embeddings: torch.Tensor) -> dict:
         metrics = {}
