@@ -517,6 +517,22 @@ def prepare_graph(graph, data_config: dict | None, model_config: dict | None = N
     return WalkEmbeddingFeatures(**options)(graph)
 
 
+#: values of ``train.matmul_precision`` (``torch.set_float32_matmul_precision``)
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+@contextmanager
+def matmul_precision(precision: str):
+    """``torch.set_float32_matmul_precision(precision)`` inside the block (also usable as a
+    decorator); the previous setting is restored on exit."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
 def train_from_config(config: dict, *, root: str | None = None, device: str = "auto",
                       run_dir: str | Path | None = None, resume: bool = False,
                       progress: bool = True, evaluate: bool = True,
@@ -526,6 +542,13 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     ``train.eval_every: E`` also evaluates every ``E`` epochs during training
     (:class:`Trainer`'s ``eval_every``) under ``periodic_protocols`` (default: the config's
     ``eval`` section); with several protocols the metric names are ``protocol/metric``.
+
+    ``train.matmul_precision`` (``highest``, the default, ``high`` or ``medium``) is
+    ``torch.set_float32_matmul_precision`` while training (:func:`matmul_precision`):
+    ``medium`` lets float32 matrix products run on bfloat16 units (oneDNN's AMX/AVX-512-BF16
+    on the CPU, tensor cores on CUDA) with float32 accumulation, 2-3× faster products with
+    inputs rounded to 8 significant bits. The final embedding and every evaluation run at
+    ``highest``.
 
     Args:
         config: a resolved configuration (see :func:`graphcl.config.load_config`).
@@ -549,6 +572,10 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     from .methods import build_method
 
     train_cfg = dict(config.get("train", {}))
+    precision = train_cfg.get("matmul_precision", "highest")
+    if precision not in MATMUL_PRECISIONS:
+        raise ValueError(f"train.matmul_precision must be one of {', '.join(MATMUL_PRECISIONS)}"
+                         f", got {precision!r}")
     if train_cfg.get("flush_subnormals", True) and resolve_device(device).type == "cpu":
         flush_denormals()  # before loading starts torch's thread pool, so its threads inherit it
     graph = load_dataset(config["dataset"], root=root)
@@ -564,6 +591,7 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     eval_graph = (graph.clone() if eval_every and resolve_device(device).type != "cpu"
                   else graph)
 
+    @matmul_precision("highest")
     def periodic_evaluator(embeddings: torch.Tensor) -> dict:
         metrics = {}
         for spec in specs:
@@ -584,7 +612,8 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(run_dir) / "config.yaml", "w") as handle:
             yaml.safe_dump(config, handle, sort_keys=False)
-    trainer.fit(resume=resume)
+    with matmul_precision(precision):
+        trainer.fit(resume=resume)
     embeddings = trainer.embed()
     result = evaluate_embeddings(embeddings, graph.cpu(), config.get("eval")) if evaluate else None
     if run_dir is not None:

@@ -98,3 +98,23 @@ def test_speed_plot_from_records(tmp_path):
         files.append(path)
     out = plot_speed_results(files, tmp_path / "speed.png")
     assert out.stat().st_size > 1000
+
+
+def test_matmul_precision_applies_to_training_only(tmp_path, monkeypatch):
+    from graphcl import train as train_module
+    from graphcl.config import load_config
+    seen = []
+    original = train_module.Trainer.train_epoch
+    monkeypatch.setattr(train_module.Trainer, "train_epoch",
+                        lambda self: seen.append(torch.get_float32_matmul_precision())
+                        or original(self))
+    config = apply_overrides(load_config("grace", None), [
+        "train.epochs=2", "train.matmul_precision=medium", "model.hidden=8",
+        "model.proj_hidden=8", "eval.num_splits=1", "eval.epochs=20"])
+    before = torch.get_float32_matmul_precision()
+    train_module.train_from_config(config, progress=False, evaluate=False)
+    assert seen == ["medium", "medium"]
+    assert torch.get_float32_matmul_precision() == before
+    config["train"]["matmul_precision"] = "low"
+    with pytest.raises(ValueError, match="matmul_precision must be one of highest, high, medium"):
+        train_module.train_from_config(config, progress=False, evaluate=False)

@@ -149,3 +149,48 @@ def test_bad_weight_tile_shape():
     h1, h2 = pair(n=10, d=3)
     with pytest.raises(ValueError, match="pair_weight"):
         infonce_loss(h1, h2, 0.5, 4, pair_weight=lambda rows, cols: torch.ones(2, 2))
+
+
+@pytest.mark.parametrize("block", [1, 7, 37, 1000])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_pass_and_two_pass_infonce_agree_with_dense(monkeypatch, block, weighted):
+    """The cross-view loss computes its gradients in the forward pass when it can (one
+    direction, tile weights); the recomputing two-pass path must give the same values."""
+    from graphcl.losses import LowRankNegativeWeights, infonce
+    h1, h2 = pair(n=37, d=5, seed=4)
+    gen = torch.Generator().manual_seed(1)
+    left = torch.rand(37, 3, generator=gen, dtype=torch.float64)
+    right = torch.rand(37, 3, generator=gen, dtype=torch.float64)
+    callback = LowRankNegativeWeights(left, right) if weighted else None
+    ref = infonce_loss_dense(h1, h2, 0.3, weight=left @ right.t() if weighted else None)
+    ref_grads = torch.autograd.grad(ref, (h1, h2))
+    used = []
+    original = infonce._CrossInfoNCE._one_pass
+    monkeypatch.setattr(infonce._CrossInfoNCE, "_one_pass",
+                        staticmethod(lambda *args: used.append(1) or original(*args)))
+    for one_pass in (True, False):
+        monkeypatch.setattr(infonce, "_ONE_PASS", one_pass)
+        loss = infonce_loss(h1, h2, 0.3, block, pair_weight=callback)
+        grads = torch.autograd.grad(loss * 2.5, (h1, h2))  # a non-unit incoming gradient
+        assert_rel_close(loss, ref)
+        for g, r in zip(grads, ref_grads):
+            assert_rel_close(g, 2.5 * r)
+        assert len(used) == 1  # the one-pass path ran exactly when enabled
+    with torch.no_grad():  # no gradient needed: the forward-only tiles, same value
+        monkeypatch.setattr(infonce, "_ONE_PASS", True)
+        assert_rel_close(infonce_loss(h1, h2, 0.3, block, pair_weight=callback), ref)
+    assert len(used) == 1
+
+
+def test_one_pass_panel_rows_follow_the_memory_budget(monkeypatch):
+    from graphcl.losses import infonce
+    monkeypatch.setattr(infonce, "_tile_memory_budget", lambda device: 100 * 4 * 1000)
+    assert infonce._one_pass_rows(1000, 1024, 4, torch.device("cpu")) == 100
+    assert infonce._one_pass_rows(1000, 50, 4, torch.device("cpu")) == 50
+    monkeypatch.setattr(infonce, "_tile_memory_budget", lambda device: 2**30)
+    assert infonce._one_pass_rows(1000, 1024, 4, torch.device("cpu")) == 256  # CPU cap
+    monkeypatch.setattr(infonce, "_tile_memory_budget", lambda device: 100 * 4 * 1000)
+    # fewer than 64 rows (or than the tile edge) fit: the two-pass path is used instead
+    assert infonce._one_pass_rows(10_000, 1024, 4, torch.device("cpu")) == 0
+    monkeypatch.setattr(infonce, "_ONE_PASS", False)
+    assert infonce._one_pass_rows(1000, 1024, 4, torch.device("cpu")) == 0
