@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,33 @@ def test_official_meow_log_is_parsed_into_our_metric_names(tmp_path):
     assert module.main([str(log_file), "--dataset", "imdb", "--seed", "2"]) == 0
     record = json.loads((tmp_path / "official_meow_imdb_seed2.json").read_text())
     assert record["seeds"] == [2] and record["epochs_run"] == [2]
+
+
+def test_gcool_side_by_side_times_the_official_training_loop_only(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gcool_side_by_side.py"
+    spec = importlib.util.spec_from_file_location("gcool_side_by_side_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # the shape of lblaoke/gCooL's main.py: setup under __main__, then its training loop
+    (tmp_path / "main.py").write_text(
+        "import argparse\nimport torch\nfrom time import time\n\n"
+        "def train_epoch(epoch):\n"
+        "    print('precision', torch.get_float32_matmul_precision())\n\n"
+        "if __name__ == '__main__':\n"
+        "    parser = argparse.ArgumentParser()\n"
+        "    for name in ('--device', '--dataset', '--param'):\n"
+        "        parser.add_argument(name)\n"
+        "    parser.add_argument('--num_epochs', type=int)\n"
+        "    param = {'num_epochs': parser.parse_args().num_epochs}\n\n"
+        "    # training and testing\n"
+        "    start = time()\n"
+        "    raise SystemExit('the official loop (with its probe) must not run')\n")
+    harness = module.write_official_harness(tmp_path)
+    assert "must not run" not in harness.read_text()
+    env = dict(os.environ, GRAPHCL_MATMUL_PRECISION="medium")
+    times = module.time_official(tmp_path, "amazon-photo", 3, env)
+    assert len(times) == 4 and all(t >= 0 for t in times)  # epochs 0..3
+    assert module.median_of_epochs([9.0, 1.0, 3.0, 2.0]) == 2.0  # epoch 0 left out
+    (tmp_path / "main.py").write_text("print('not gCooL')\n")
+    with pytest.raises(SystemExit, match="training and testing"):
+        module.write_official_harness(tmp_path)
