@@ -302,25 +302,23 @@ class _CrossInfoNCE(torch.autograd.Function):
         from ``[panel_rows, N]`` panels of the exponentiated similarities.
 
         The panel holds ``exp(s_ij)`` unshifted (at most ``e^{1/τ}``, finite in float32 for the
-        τ ≥ 0.025 this path takes), so the only elementwise pass over it is the exponential:
-        the row sums come out of the ``P v`` product as one more column of ones, and the
-        ``1/Z_i`` factors scale that product's ``[rows, d]`` result and the rows of ``u``
-        instead of the panel."""
-        n, d = u.shape
+        τ ≥ 0.025 this path takes), so its passes are the exponential and the row sums; the
+        ``1/Z_i`` factors scale the ``[rows, d]`` result of ``E v`` and the rows of ``u``
+        instead of the panel. (Row sums as a column of ones appended to ``v`` halve that
+        product's speed on the CPU: width 129 instead of 128.)"""
+        n = u.size(0)
         panel = torch.empty(panel_rows, n, dtype=u.dtype, device=u.device)
         scaled = u * (inv_tau * _LOG2E)
-        v_and_ones = torch.cat([v, v.new_ones(n, 1)], 1)
         grad_u, grad_v = torch.empty_like(u), torch.zeros_like(v)
         for r0, r1 in _tiles(n, panel_rows):
             rows = panel[: r1 - r0]
             torch.mm(scaled[r0:r1], v.t(), out=rows).exp2_()
             if tile_weight is not None:
                 rows.mul_(_weight_tile(tile_weight, r0, r1, 0, n, rows.dtype, positive_weight))
-            products = rows @ v_and_ones
-            row_sum[r0:r1] = products[:, d]
+            torch.sum(rows, 1, out=row_sum[r0:r1])
             # ∂loss/∂s_ij = P_ij / N with P_ij = exp(s_ij) / Z_i, and s = u·v/τ
-            factor = ((inv_tau / n) / products[:, d]).unsqueeze(1)
-            torch.mul(products[:, :d], factor, out=grad_u[r0:r1])
+            factor = ((inv_tau / n) / row_sum[r0:r1]).unsqueeze(1)
+            torch.mm(rows, v, out=grad_u[r0:r1]).mul_(factor)
             grad_v.addmm_(rows.t(), u[r0:r1] * factor)
         positive = (u * v).sum(1) * inv_tau
         return (row_sum.log() - positive).mean(), (grad_u, grad_v)
