@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["plot_compactness_histogram", "plot_evaluations", "plot_speed_results",
+__all__ = ["plot_compactness_histogram", "plot_curves", "plot_evaluations", "plot_speed_results",
            "plot_training_log"]
 
 
@@ -33,15 +33,29 @@ def _plot_csv_columns(csv_path: str | Path, out_png: str | Path, skip: tuple[str
         rows = list(csv.DictReader(handle))
     if not rows:
         raise ValueError(f"{csv_path} has no rows to plot")
-    plt = _pyplot()
     epochs = [int(row["epoch"]) for row in rows]
+    curves = {key: (epochs, [float(row[key]) if row.get(key) not in (None, "") else float("nan")
+                             for row in rows])
+              for key in rows[0] if key != "epoch" and key not in skip}
+    return plot_curves(curves, out_png, ylabel=ylabel, **line_style)
+
+
+def plot_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                out_png: str | Path, ylabel: str, xlabel: str = "epoch",
+                title: str | None = None, **line_style) -> Path:
+    """One labelled line per entry of ``curves`` (``label -> (xs, ys)``); NaN values are gaps.
+
+    Returns:
+        The path written.
+    """
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in (key for key in rows[0] if key != "epoch" and key not in skip):
-        values = [float(row[key]) if row.get(key) not in (None, "") else float("nan")
-                  for row in rows]
-        ax.plot(epochs, values, label=key, **line_style)
-    ax.set_xlabel("epoch")
+    for label, (xs, ys) in curves.items():
+        ax.plot(xs, ys, label=label, **line_style)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()

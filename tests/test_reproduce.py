@@ -246,3 +246,27 @@ def test_gcool_side_by_side_times_the_official_training_loop_only(tmp_path):
     (tmp_path / "main.py").write_text("print('not gCooL')\n")
     with pytest.raises(SystemExit, match="training and testing"):
         module.write_official_harness(tmp_path)
+
+
+def test_plot_gcool_curves_draws_official_and_periodic_evaluations(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "plot_gcool_curves.py"
+    spec = importlib.util.spec_from_file_location("plot_gcool_curves_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    official = {"dataset": "amazon-photo", "printed_evaluations": [
+        {"epoch": 0, "micro_f1": 44.5, "macro_f1": 26.5},
+        {"epoch": 100, "micro_f1": 78.2, "macro_f1": 71.8}]}
+    ours = {"periodic_evaluations": [
+        {"epoch": 100, "gcool/micro_f1": 80.0, "gcool/macro_f1": 75.0, "clean/micro_f1": 79.0},
+        {"epoch": 200, "gcool/micro_f1": 85.0, "gcool/macro_f1": 80.0, "clean/micro_f1": 84.0}]}
+    (tmp_path / "official.json").write_text(json.dumps(official))
+    (tmp_path / "seed.json").write_text(json.dumps(ours))
+    assert module.our_curve(ours, "micro_f1") == ([100, 200], [80.0, 85.0])
+    assert module.official_curve(official, "macro_f1") == ([0, 100], [26.5, 71.8])
+    written = module.main(["--official", str(tmp_path / "official.json"), "--ours",
+                           str(tmp_path / "seed.json"), "--out", str(tmp_path / "curves.png")])
+    assert [p.name for p in written] == ["curves_micro.png", "curves_macro.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+    with pytest.raises(ValueError, match="eval_every"):
+        module.our_curve({"periodic_evaluations": []}, "micro_f1")
