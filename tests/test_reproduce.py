@@ -270,3 +270,32 @@ def test_plot_gcool_curves_draws_official_and_periodic_evaluations(tmp_path):
     assert all(p.stat().st_size > 1000 for p in written)
     with pytest.raises(ValueError, match="eval_every"):
         module.our_curve({"periodic_evaluations": []}, "micro_f1")
+
+
+def test_official_multiplex_data_writes_dmgi_layout(tmp_path):
+    import pickle
+
+    import numpy as np
+    import scipy.sparse as sp
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "official_multiplex_data.py"
+    spec = importlib.util.spec_from_file_location("official_multiplex_data_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    raw = {"feats": sp.lil_matrix(np.arange(8.0).reshape(4, 2)),
+           "adjs": {"MDM": ([0, 1], [1, 2]), "MAM": ([3], [0])},
+           "labels": np.array([5, 7, 5, 9]),
+           "splits": {"train_mask": np.array([1, 0, 0, 0], bool),
+                      "val_mask": np.array([0, 1, 0, 0], bool),
+                      "test_mask": np.array([0, 0, 1, 1], bool)}}
+    source = tmp_path / "imdb.pkl"
+    source.write_bytes(pickle.dumps(raw))
+    assert module.main(["--source", str(source), "--out", str(tmp_path / "out" / "imdb.pkl")]) == 0
+    out = pickle.loads((tmp_path / "out" / "imdb.pkl").read_bytes())
+    expected_mdm = np.eye(4)
+    expected_mdm[[0, 1, 1, 2], [1, 0, 2, 1]] = 1
+    assert np.array_equal(out["MDM"], expected_mdm)  # both directions plus the diagonal
+    assert out["MAM"][3, 0] == out["MAM"][0, 3] == 1 and out["MAM"].sum() == 6
+    assert np.array_equal(out["label"].argmax(1), [0, 1, 0, 2])  # one-hot, classes in order
+    assert out["train_idx"].tolist() == [[0]] and out["test_idx"].tolist() == [[2, 3]]
+    assert np.array_equal(out["feature"], np.arange(8.0).reshape(4, 2))
+    assert module.main(["--source", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "x")]) == 1
