@@ -46,6 +46,9 @@ LOOP_MARKER = "    # training and testing"
 
 def write_official_harness(official_dir: Path) -> Path:
     """The official ``main.py`` up to its training loop, then a timed training-only loop."""
+    if not (official_dir / "main.py").exists():
+        raise SystemExit(f"{official_dir} has no main.py: pass --official-dir a checkout of "
+                         "lblaoke/gCooL")
     source = (official_dir / "main.py").read_text()
     if LOOP_MARKER not in source:
         raise SystemExit(f"{official_dir / 'main.py'} has no '{LOOP_MARKER.strip()}' line: not "

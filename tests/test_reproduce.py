@@ -246,6 +246,8 @@ def test_gcool_side_by_side_times_the_official_training_loop_only(tmp_path):
     (tmp_path / "main.py").write_text("print('not gCooL')\n")
     with pytest.raises(SystemExit, match="training and testing"):
         module.write_official_harness(tmp_path)
+    with pytest.raises(SystemExit, match="lblaoke/gCooL"):
+        module.write_official_harness(tmp_path / "missing")
 
 
 def test_plot_gcool_curves_draws_official_and_periodic_evaluations(tmp_path):
