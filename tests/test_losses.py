@@ -194,3 +194,23 @@ def test_one_pass_panel_rows_follow_the_memory_budget(monkeypatch):
     assert infonce._one_pass_rows(10_000, 1024, 4, torch.device("cpu")) == 0
     monkeypatch.setattr(infonce, "_ONE_PASS", False)
     assert infonce._one_pass_rows(1000, 1024, 4, torch.device("cpu")) == 0
+
+
+def test_one_pass_is_not_used_for_half_precision_inputs(monkeypatch):
+    """Unshifted exponentials e^{1/τ} and their row sums overflow float16: such inputs take the
+    shifted two-pass tiles."""
+    from graphcl.losses import infonce
+    used = []
+    original = infonce._CrossInfoNCE._one_pass
+    monkeypatch.setattr(infonce._CrossInfoNCE, "_one_pass",
+                        staticmethod(lambda *args: used.append(1) or original(*args)))
+    h1, h2 = pair(n=40, d=6, seed=5)
+    ref = infonce_loss_dense(h1, h2, 0.05)
+    for dtype in (torch.bfloat16, torch.float16):
+        u = h1.detach().to(dtype).requires_grad_()
+        v = h2.detach().to(dtype).requires_grad_()
+        loss = infonce_loss(u, v, 0.05, 16)
+        loss.backward()
+        assert torch.isfinite(u.grad).all() and torch.isfinite(v.grad).all()
+        assert loss.item() == pytest.approx(ref.item(), rel=0.02)
+    assert used == []

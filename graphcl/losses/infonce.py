@@ -241,8 +241,9 @@ class _CrossInfoNCE(torch.autograd.Function):
         correction = _sparse_correction(pair_weight, n)
         tile_weight = pair_weight if correction is None else None
         panel_rows = 0
+        # unshifted exponentials (up to e^{1/τ}) and their row sums need float32's range
         if (not symmetric and correction is None and exp_dtype == u.dtype
-                and any(ctx.needs_input_grad[:2])):
+                and u.dtype in (torch.float32, torch.float64) and any(ctx.needs_input_grad[:2])):
             panel_rows = _one_pass_rows(n, block, row_sum.element_size(), u.device)
         ctx.one_pass = bool(panel_rows)
         if panel_rows:
