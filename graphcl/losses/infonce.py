@@ -221,9 +221,10 @@ class _CrossInfoNCE(torch.autograd.Function):
     """InfoNCE with anchors ``u`` and candidates ``v`` (unit rows, ``[N, d]``), positive on
     the diagonal; with ``symmetric`` also the ``v → u`` direction from the column sums.
 
-    **One pass** (one direction, tile weights or none, float32/64 tiles of the inputs' own
-    dtype, inputs that need gradients, a ``[rows, N]`` panel within the memory budget): a row's normalizer is complete once its
-    panel of all N columns is exponentiated, so the panel's softmax weights ``P`` give both
+    **One pass** (one direction, tile weights or none, float32/64 inputs, τ ≥ 0.025, inputs
+    that need gradients, a ``[rows, N]`` panel within the memory budget): a row's normalizer
+    is complete once its panel of all N columns is exponentiated, so the panel's softmax
+    weights ``P`` give both
     gradients right away (``∂/∂u = P v``, ``∂/∂v += Pᵀ u``, up to the positive term and
     ``1/(τN)``), and the backward pass only scales them by the incoming gradient. That is
     three ``N²·d`` products and one exponentiation where recomputing the tiles in the backward
@@ -241,8 +242,9 @@ class _CrossInfoNCE(torch.autograd.Function):
         correction = _sparse_correction(pair_weight, n)
         tile_weight = pair_weight if correction is None else None
         panel_rows = 0
-        # unshifted exponentials (up to e^{1/τ}) and their row sums need float32's range
-        if (not symmetric and correction is None and exp_dtype == u.dtype
+        # unshifted exponentials (up to e^{1/τ}, τ ≥ 0.025) and their row sums need float32's
+        # range
+        if (not symmetric and correction is None and tau >= _FLOAT64_EXP_BELOW_TAU
                 and u.dtype in (torch.float32, torch.float64) and any(ctx.needs_input_grad[:2])):
             panel_rows = _one_pass_rows(n, block, row_sum.element_size(), u.device)
         ctx.one_pass = bool(panel_rows)
