@@ -224,12 +224,11 @@ class _CrossInfoNCE(torch.autograd.Function):
     **One pass** (one direction, tile weights or none, float32/64 inputs, τ ≥ 0.025, inputs
     that need gradients, a ``[rows, N]`` panel within the memory budget): a row's normalizer
     is complete once its panel of all N columns is exponentiated, so the panel's softmax
-    weights ``P`` give both
-    gradients right away (``∂/∂u = P v``, ``∂/∂v += Pᵀ u``, up to the positive term and
-    ``1/(τN)``), and the backward pass only scales them by the incoming gradient. That is
-    three ``N²·d`` products and one exponentiation where recomputing the tiles in the backward
-    pass takes four and two; memory ``O(rows·N + N·d)``. Otherwise the tiles are recomputed
-    from the saved log-sum-exps (two passes)."""
+    weights ``P`` give both gradients right away (``∂/∂u = P v``, ``∂/∂v += Pᵀ u``, up to the
+    positive term and ``1/(τN)``), and the backward pass only scales them by the incoming
+    gradient. That is three ``N²·d`` products and one exponentiation where recomputing the
+    tiles in the backward pass takes four and two; memory ``O(rows·N + N·d)``. Otherwise the
+    tiles are recomputed from the saved log-sum-exps (two passes)."""
 
     @staticmethod
     def forward(ctx, u: Tensor, v: Tensor, tau: float, block: int, symmetric: bool,
