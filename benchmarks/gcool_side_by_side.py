@@ -21,6 +21,7 @@ over rounds).
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import os
@@ -96,10 +97,7 @@ def time_graphcl(dataset: str, epochs: int, precision: str, env: dict) -> list[f
         if out.returncode:
             raise SystemExit(f"graphcl run failed:\n{out.stderr[-2000:]}")
         with open(Path(run_dir) / "log.csv") as handle:
-            rows = handle.read().split()
-        header = rows[0].split(",")
-        column = header.index("seconds")
-        return [float(row.split(",")[column]) for row in rows[1:]]
+            return [float(row["seconds"]) for row in csv.DictReader(handle)]
 
 
 def main() -> None:
