@@ -519,3 +519,148 @@ def test_relu_relaxation_gradients_are_finite_and_zero_on_stable_entries(alpha):
     assert torch.allclose(slope[:6], expected_slope) and (offset[:6] == 0).all()
     if alpha < 1:  # unstable entries do move the lines
         assert grad_lower[6] != 0 and grad_upper[6] != 0
+
+
+# -- the eager fast path: fused layer step, U/L bounds, shared products -------------------
+
+
+def _random_box(n: int, d: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = torch.randn(n, d, generator=g, dtype=torch.float64), torch.randn(n, d, generator=g, dtype=torch.float64)
+    return torch.minimum(a, b), torch.maximum(a, b)
+
+
+@pytest.mark.parametrize("alphas", [(0.0, 0.0), (0.25, 0.25), (0.0, 1.0)])
+def test_fused_substitution_equals_composed_operations(alphas):
+    from graphcl.nn.bounds import _relax_and_substitute
+
+    g = torch.Generator().manual_seed(11)
+    n, widths = 40, (7, 6, 5)
+    boxes = [_random_box(n, widths[1], g), _random_box(n, widths[2], g)]
+    lowers = [lo.requires_grad_() for lo, _ in boxes]
+    uppers = [up.requires_grad_() for _, up in boxes]
+    leaf = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
+    biases = [leaf(widths[1]), leaf(widths[2])]
+    transforms = [leaf(n, widths[1]), leaf(n, widths[2])]
+    weights = [leaf(widths[1], widths[0]), leaf(widths[2], widths[1])]
+    direction = leaf(n, widths[2])
+    inputs = [*lowers, *uppers, *biases, transforms[0], weights[1], direction]
+    probe = torch.randn(3, n, generator=g, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        score, bias_terms = _relax_and_substitute(lowers, uppers, biases, transforms, weights,
+                                                  direction, alphas, fused=fused)
+        objective = (probe[0] * score).sum() + (probe[1] * bias_terms[0]).sum() + (probe[2] * bias_terms[1]).sum()
+        results.append(([score, *bias_terms], torch.autograd.grad(objective, inputs)))
+    (values, grads), (ref_values, ref_grads) = results
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(values, ref_values))
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(grads, ref_grads))
+    assert any(bool(grad.abs().gt(0).any()) for grad in grads[:4])  # the bounds do get gradients
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_fused_layer_step_gradcheck_and_exact_zeros_on_stable_entries(alpha):
+    from graphcl.nn.bounds import _RelaxedLayerStep
+
+    g = torch.Generator().manual_seed(2)
+    lower, upper = _random_box(30, 4, g)
+    coefficient = torch.randn(30, 4, generator=g, dtype=torch.float64).requires_grad_()
+    bias = torch.randn(4, generator=g, dtype=torch.float64).requires_grad_()
+    lower.requires_grad_()
+    upper.requires_grad_()
+    assert torch.autograd.gradcheck(lambda lo, up, c, b: _RelaxedLayerStep.apply(lo, up, c, b, alpha),
+                                    (lower, upper, coefficient, bias))
+    # stable entries whose width is not a power of two: h·(1/w) would leave q = 1 − r a
+    # rounding error away from 0 and leak a gradient into the lower bound
+    lower = torch.tensor([[0.3, 0.7, -2.0, -0.1]], requires_grad=True)
+    upper = torch.tensor([[1.7, 1.7, -0.5, 0.9]], requires_grad=True)
+    weighted, bias_term = _RelaxedLayerStep.apply(lower, upper, torch.ones(1, 4), torch.ones(4), alpha)
+    grad_lower, grad_upper = torch.autograd.grad(weighted.sum() + bias_term.sum(), (lower, upper))
+    assert (grad_lower[0, :3] == 0).all() and (grad_upper[0, :3] == 0).all()
+    assert grad_lower[0, 3] != 0 and grad_upper[0, 3] != 0
+
+
+def test_preactivation_bounds_equal_center_radius_form_for_any_lower_matrix():
+    from graphcl.nn.adjacency import SparseAdjacency
+    from graphcl.nn.bounds import SignedTransforms, _preactivation_bounds
+
+    graph = small_graph(10, 24, seed=3)
+    structure = CSRGraph(graph.edge_index, graph.num_nodes)
+    degree = (structure.crow[1:] - structure.crow[:-1] - 1).double()
+    interval = AdjacencyInterval.from_budget(structure, deletion_budget(degree, 0.5 * degree),
+                                             dtype=torch.float64)
+    assert torch.equal(interval.lower_diagonal(torch.float64), 1 / (degree + 1))
+    g = torch.Generator().manual_seed(0)
+    transforms = [torch.randn(10, 5, generator=g, dtype=torch.float64)]
+    bias = [torch.randn(5, generator=g, dtype=torch.float64)]
+    # a general lower bound too (off-diagonal entries): the two-product path
+    general = AdjacencyInterval(interval.crow, interval.col, interval.upper * 0.3, interval.upper,
+                                interval.is_diag, interval.num_nodes)
+    assert general.lower_diagonal(torch.float64) is None
+    for box in (interval, general):
+        center = SparseAdjacency(box.crow, box.col, box.center, box.num_nodes).to_dense()
+        radius = SparseAdjacency(box.crow, box.col, box.radius, box.num_nodes).to_dense()
+        lowers, uppers = _preactivation_bounds(box, SignedTransforms.of(transforms), bias, torch.float64)
+        assert torch.allclose(lowers[0], center @ transforms[0] - radius @ transforms[0].abs() + bias[0])
+        assert torch.allclose(uppers[0], center @ transforms[0] + radius @ transforms[0].abs() + bias[0])
+
+
+def test_shared_self_terms_and_node_rows_give_the_same_surrogate():
+    from graphcl.nn.bounds import SignedTransforms, clean_layer_transforms, layer_biases
+
+    graph = small_graph(14, 40, seed=1)
+    encoder = encoder64(graph.num_features)
+    structure = CSRGraph(graph.edge_index, graph.num_nodes)
+    clean = structure.adjacency(dtype=torch.float64)
+    view = structure.adjacency(torch.rand(graph.edge_index.size(1)) >= 0.3, dtype=torch.float64)
+    degree = (structure.crow[1:] - structure.crow[:-1] - 1).double()
+    interval = AdjacencyInterval.from_budget(structure, deletion_budget(degree, 0.4 * degree),
+                                             dtype=torch.float64)
+    transforms = clean_layer_transforms(encoder, graph.x, clean)
+    shared = SignedTransforms.of(transforms).with_self_terms(
+        interval.lower_diagonal(torch.float64), layer_biases(encoder, transforms[0]))
+    direction = torch.randn(graph.num_nodes, 4, dtype=torch.float64)
+    for nodes in (None, torch.tensor([1, 2, 5, 7, 11])):
+        rows = slice(None) if nodes is None else nodes
+        plain = compactness_surrogate(encoder, graph.x, interval, view, direction[rows], nodes, clean)
+        reused = compactness_surrogate(encoder, graph.x, interval, view, direction[rows], nodes,
+                                       transforms=shared)
+        assert torch.allclose(plain, reused, atol=1e-13)
+
+
+def test_reuse_transforms_multiplies_an_unmasked_input_once_with_the_same_gradients():
+    from graphcl.nn import reuse_transforms
+    from graphcl.nn.features import to_sparse_features
+
+    graph = small_graph(12, 30)
+    graph.x = graph.x.float().clamp(min=0)
+    view = FeatureMasking(0.0)(graph, torch.Generator().manual_seed(0))
+    assert view.x is graph.x  # nothing masked: the same tensor, so it can be shared
+    for x in (graph.x, to_sparse_features(graph.x)):
+        layer = GNNEncoder(7, 6, 4, activation="relu").layers[0]
+        first = layer.transform(x)
+        assert layer.transform(x) is not first  # outside the scope: a new product
+        with reuse_transforms():
+            shared = layer.transform(x)
+            with reuse_transforms():  # nested scopes share the memo
+                assert layer.transform(x) is shared
+            assert layer.transform(x.clone() if x.layout == torch.strided else x.to_dense()) is not shared
+        (shared * 2 + shared * 3).sum().backward()
+        grad_shared = layer.linear.weight.grad.clone()
+        layer.linear.weight.grad = None
+        (layer.transform(x) * 2 + layer.transform(x) * 3).sum().backward()
+        assert torch.allclose(grad_shared, layer.linear.weight.grad)
+
+
+def test_propagate_add_matches_dense_and_its_gradients():
+    from graphcl.nn.adjacency import propagate_add
+
+    graph = small_graph(9, 20, seed=2)
+    adjacency = CSRGraph(graph.edge_index, graph.num_nodes).adjacency(dtype=torch.float64)
+    dense = adjacency.to_dense()
+    g = torch.Generator().manual_seed(1)
+    added = torch.randn(9, 3, generator=g, dtype=torch.float64).requires_grad_()
+    x = torch.randn(9, 3, generator=g, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, v: propagate_add(a, adjacency, v), (added, x))
+    assert torch.allclose(propagate_add(added, adjacency, x), added + dense @ x)
+    with pytest.raises(ValueError, match="added must be"):
+        propagate_add(added[:4], adjacency, x)

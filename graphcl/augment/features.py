@@ -19,13 +19,17 @@ def mask_feature_columns(graph: Data, keep: torch.Tensor) -> Data:
     """
     x = graph.x
     view = shallow_copy(graph)
+    view.feature_mask = keep
+    if bool(keep.all()):
+        # nothing masked (p = 0 in POT's presets): the same tensor, so an encoder inside
+        # graphcl.nn.reuse_transforms() multiplies it by its first weight once for all views
+        return view
     if x.layout == torch.sparse_csr:
         values = x.values() * keep.to(x.dtype)[x.col_indices()]
         view.x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
                                          check_invariants=False)
     else:
         view.x = x * keep.to(x.dtype)
-    view.feature_mask = keep
     return view
 
 

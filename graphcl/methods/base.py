@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from ..nn import CSRGraph, StructureCache
+from ..nn.encoders import reuse_transforms
 
 __all__ = ["METHODS", "EncodedViews", "LossOutput", "Method", "TwoViewMethod", "build_method",
            "register_method"]
@@ -118,8 +119,9 @@ class TwoViewMethod(Method):
         """Draw every view from ``generator`` and encode it (``[N, d]`` per view)."""
         views = [augment(graph, generator) for augment in self.views]
         adjacencies = [self.adjacency(graph, view) for view in views]
-        embeddings = [self.encoder(view.x, adjacency)
-                      for view, adjacency in zip(views, adjacencies)]
+        with reuse_transforms():  # views with unmasked features share their first x W
+            embeddings = [self.encoder(view.x, adjacency)
+                          for view, adjacency in zip(views, adjacencies)]
         return EncodedViews(views, adjacencies, embeddings)
 
     def contrast(self, graph: Data, encoded: EncodedViews) -> LossOutput:

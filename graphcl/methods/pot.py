@@ -33,12 +33,15 @@ from ..augment import (
 from ..augment.base import Augmenter
 from ..nn.bounds import (
     AdjacencyInterval,
+    SignedTransforms,
     check_bound_encoder,
     clean_layer_transforms,
     compactness_lower_bound,
     compactness_surrogate,
     contrastive_direction,
+    layer_biases,
 )
+from ..nn.encoders import reuse_transforms
 from .base import LossOutput, Method, TwoViewMethod, build_method, register_method
 
 __all__ = ["POT", "POT_OPTIONS", "compactness_report", "expected_edge_drops"]
@@ -210,7 +213,11 @@ class POT(Method):
         scores = []
         if bound == "surrogate":
             clean_adjacency = self.base.adjacency(graph)
-            shared = clean_layer_transforms(encoder, clean_x, clean_adjacency)
+            shared = SignedTransforms.of(clean_layer_transforms(encoder, clean_x, clean_adjacency))
+            # L·T^± + b: both views' intervals have the same diagonal lower bound 1/d̃
+            diagonal = self.interval(graph, 0).lower_diagonal(shared.transforms[0].dtype)
+            if diagonal is not None:
+                shared = shared.with_self_terms(diagonal, layer_biases(encoder, shared.transforms[0]))
         for view, other in ((0, z2), (1, z1)):
             x = clean_x if self.clean_features else encoded.views[view].x
             direction = contrastive_direction(other if nodes is None else other[nodes])
@@ -230,10 +237,12 @@ class POT(Method):
         return scores
 
     def loss(self, graph: Data, generator: torch.Generator | None = None) -> LossOutput:
-        encoded = self.base.encode_views(graph, generator)
-        base = self.base.contrast(graph, encoded)
-        nodes = self._node_subset(graph.num_nodes, generator, graph.x.device)
-        scores = self.compactness(graph, encoded, nodes)
+        # one scope for the views and the clean pass: unmasked features share x W₁
+        with reuse_transforms():
+            encoded = self.base.encode_views(graph, generator)
+            base = self.base.contrast(graph, encoded)
+            nodes = self._node_subset(graph.num_nodes, generator, graph.x.device)
+            scores = self.compactness(graph, encoded, nodes)
         # BCEWithLogits(f, 1) = softplus(−f), averaged over the node subset and both views
         pot = torch.stack([F.softplus(-score).mean() for score in scores]).mean()
         total = (1.0 - self.kappa) * base.total + self.kappa * pot

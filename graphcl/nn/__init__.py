@@ -24,6 +24,7 @@ from .encoders import (
     ProjectionHead,
     SAGELayer,
     make_activation,
+    reuse_transforms,
 )
 from .hetero import (
     ContextEnrichment,
@@ -66,6 +67,7 @@ __all__ = [
     "get_segment_backend",
     "make_activation",
     "propagate",
+    "reuse_transforms",
     "segment_sum",
     "set_segment_backend",
 ]

@@ -35,7 +35,8 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta 
 NORMALIZATIONS = ("gcn", "mean", "sum", "attention")
 
 __all__ = ["NORMALIZATIONS", "AdjacencySum", "BlockDiagonalAdjacency", "BlockPartition", "CSRGraph",
-           "SparseAdjacency", "StructureCache", "as_block_diagonal", "gcn_adjacency", "propagate"]
+           "SparseAdjacency", "StructureCache", "as_block_diagonal", "gcn_adjacency", "propagate",
+           "propagate_add"]
 
 
 def _check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
@@ -380,6 +381,32 @@ class _SparseDenseProduct(torch.autograd.Function):
         if isinstance(transpose, BlockDiagonalAdjacency):
             return transpose.matmul(grad_output.contiguous()), None
         return torch.sparse.mm(transpose.csr, grad_output.contiguous()), None
+
+
+class _SparseDenseProductAdd(torch.autograd.Function):
+    """``added + Â @ x`` in one sparse ``addmm`` (no separate pass for the sum)."""
+
+    @staticmethod
+    def forward(ctx, added: Tensor, x: Tensor, adjacency: SparseAdjacency) -> Tensor:
+        ctx.adjacency = adjacency
+        return torch.addmm(added, adjacency.csr, x)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        grad_x = None
+        if ctx.needs_input_grad[1]:
+            grad_x = torch.sparse.mm(ctx.adjacency.t().csr, grad_output.contiguous())
+        return grad_output if ctx.needs_input_grad[0] else None, grad_x, None
+
+
+def propagate_add(added: Tensor, adjacency: SparseAdjacency, x: Tensor) -> Tensor:
+    """``added + Â @ X`` (``[N, d]``), differentiable in ``added`` and ``x``."""
+    if x.dim() != 2 or x.size(0) != adjacency.num_nodes or added.shape != (x.size(0), x.size(1)):
+        raise ValueError(f"x and added must be [N, d] with N = {adjacency.num_nodes}, got "
+                         f"{tuple(x.shape)} and {tuple(added.shape)}")
+    if adjacency.dtype != x.dtype:
+        adjacency = adjacency.to(x.dtype)
+    return _SparseDenseProductAdd.apply(added, x, adjacency)
 
 
 def propagate(adjacency: SparseAdjacency | BlockDiagonalAdjacency | AdjacencySum | Tensor,

@@ -33,19 +33,19 @@ layers; any depth), ``σ`` a (leaky) ReLU or PReLU with one slope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .adjacency import CSRGraph, SparseAdjacency, propagate
+from .adjacency import CSRGraph, SparseAdjacency, propagate, propagate_add
 from .encoders import GCNLayer, GNNEncoder
-from .features import is_sparse_features, sparse_features_linear
 from .segment import segment_sum
 
 __all__ = [
     "AdjacencyInterval",
+    "SignedTransforms",
     "activation_slope",
     "check_bound_encoder",
     "clean_layer_transforms",
@@ -53,6 +53,7 @@ __all__ = [
     "compactness_surrogate",
     "contrastive_direction",
     "deletion_budget",
+    "layer_biases",
     "relu_relaxation",
 ]
 
@@ -106,6 +107,7 @@ class AdjacencyInterval:
     upper: Tensor
     is_diag: Tensor
     num_nodes: int
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_budget(cls, structure: CSRGraph, budget: Tensor,
@@ -144,6 +146,27 @@ class AdjacencyInterval:
     def matrix(self, values: Tensor) -> SparseAdjacency:
         """``values`` (``[nnz]``) on this structure as a :class:`SparseAdjacency`."""
         return SparseAdjacency(self.crow, self.col, values, self.num_nodes)
+
+    def upper_matrix(self, dtype: torch.dtype) -> SparseAdjacency:
+        """``upper`` as a :class:`SparseAdjacency` of ``dtype``, built once per interval with
+        its transpose (the backward product), since an interval lives as long as its graph."""
+        key = ("upper", dtype)
+        if key not in self._cache:
+            self._cache[key] = self.matrix(self.upper.to(dtype))
+        return self._cache[key]
+
+    def lower_diagonal(self, dtype: torch.dtype) -> Tensor | None:
+        """``[N]`` the diagonal of ``lower`` when ``lower`` has no off-diagonal entry (always
+        for :meth:`from_budget`: an edge can vanish), else ``None``."""
+        key = ("lower_diagonal", dtype)
+        if key not in self._cache:
+            diagonal = None
+            if not bool((self.lower[~self.is_diag] != 0).any()):
+                diagonal = self.lower.new_zeros(self.num_nodes)
+                diagonal[_rows(self.crow)[self.is_diag]] = self.lower[self.is_diag]
+                diagonal = diagonal.to(dtype)
+            self._cache[key] = diagonal
+        return self._cache[key]
 
     def restrict(self, nodes: Tensor) -> AdjacencyInterval:
         """The interval of the subgraph induced by the sorted node ids ``nodes`` (``[n]``),
@@ -249,14 +272,18 @@ def _layer_slopes(encoder: GNNEncoder) -> list[float]:
 
 
 def _transform(layer: GCNLayer, x: Tensor) -> Tensor:
-    """``x W`` of a GCN layer (no bias, no propagation)."""
-    if is_sparse_features(x):
-        return sparse_features_linear(x, layer.linear.weight, layer._transpose_cache)
-    return layer.linear(x)
+    """``x W`` of a GCN layer (no bias, no propagation; shared with the encoder's own
+    product of the same ``x`` inside :func:`~graphcl.nn.encoders.reuse_transforms`)."""
+    return layer.transform(x)
 
 
 def _bias(layer: GCNLayer, like: Tensor) -> Tensor:
     return layer.bias if layer.bias is not None else like.new_zeros(layer.out_channels)
+
+
+def layer_biases(encoder: GNNEncoder, like: Tensor) -> list[Tensor]:
+    """Every layer's bias ``[d_k]`` (zeros of ``like``'s dtype for a layer without one)."""
+    return [_bias(layer, like) for layer in encoder.layers]
 
 
 def relu_relaxation(lower: Tensor, upper: Tensor, negative_slope: float) -> tuple[Tensor, Tensor]:
@@ -317,6 +344,65 @@ class _ChordRelaxation(torch.autograd.Function):
         return grad_lower, grad_upper, None
 
 
+class _RelaxedLayerStep(torch.autograd.Function):
+    """One layer of the surrogate's backward substitution, relaxation included, with a
+    hand-written backward (see :func:`_relax_and_substitute` for the formulas).
+
+    ``(lower, upper, coefficient, bias, alpha) → (Λ, b̃)``: ``Λ = a ⊙ c``,
+    ``b̃ = Σ_d o ⊙ min(c, 0) + Λ·b`` with ``(a, o)`` the chord relaxation of
+    :func:`relu_relaxation`. Autograd would run about thirty elementwise passes over
+    ``[n, d]`` for this backward; the derivatives written out take about seventeen:
+    with ``G = ∂Λ + ∂b̃ ⊗ b``, ``∂c = G ⊙ a + ∂b̃ ⊙ o ⊙ [c < 0]``, ``∂a = G ⊙ c``,
+    ``∂o = ∂b̃ ⊙ min(c, 0)``, ``∂b = Λᵀ∂b̃``, and on unstable entries (``l < 0 < u``, zero
+    elsewhere) with ``r = h/w``, ``q = 1 − r``: ``∂u = (1−α)·q·(∂a/w + ∂o·q)``,
+    ``∂l = (1−α)·r·(∂a/w − ∂o·r)``. This backward is what the eager POT term spends most
+    of its time in (the forward is about as cheap as autograd's). Masks are signs, not
+    comparisons: on the CPU a comparison and a ``where`` cost several products each."""
+
+    @staticmethod
+    def forward(ctx, lower: Tensor, upper: Tensor, coefficient: Tensor, bias: Tensor,
+                alpha: float):
+        high, low = upper.clamp(min=0), lower.clamp(max=0)
+        tiny = torch.finfo(lower.dtype).tiny
+        # w = 0 only where h = m = 0: any positive floor gives the limit r = 0 there. A
+        # division, not a reciprocal times h: h/h is exactly 1, so q = 1 − r is exactly 0
+        # on the stable entries l >= 0, however small h is
+        width = high.sub(low).clamp_(min=tiny)
+        ratio = high.div_(width)
+        width.clamp_(min=tiny ** 0.5)  # for the backward: keeps 1/w finite, as relu_relaxation
+        slope = ratio if alpha == 0.0 else ratio.mul(1.0 - alpha).add_(alpha)   # α + (1−α)r
+        offset = low.mul_(ratio).mul_(alpha - 1.0)
+        weighted = slope * coefficient
+        negative_part = coefficient.clamp(max=0)
+        bias_term = torch.mv(weighted, bias).add_((offset * negative_part).sum(1))
+        ctx.save_for_backward(coefficient, bias, slope, offset, ratio, width, weighted,
+                              negative_part)
+        ctx.alpha = alpha
+        return weighted, bias_term
+
+    @staticmethod
+    def backward(ctx, grad_weighted: Tensor, grad_bias_term: Tensor):
+        coefficient, bias, slope, offset, ratio, width, weighted, negative_part = ctx.saved_tensors
+        column = grad_bias_term[:, None]
+        total = torch.addr(grad_weighted, grad_bias_term, bias)          # G
+        grad_coefficient = total * slope
+        # −o ⊙ [c < 0] as sign(min(c, 0)) ⊙ o: a comparison plus masked_fill or where runs
+        # about 7x slower than a sign and a product here (bool tensors are not vectorized)
+        grad_coefficient.addcmul_(column, negative_part.sign().mul_(offset), value=-1.0)
+        grad_bias = torch.mv(weighted.t(), grad_bias_term)
+        scaled_slope_grad = total.mul_(coefficient).div_(width)          # ∂a / w
+        grad_offset = column * negative_part
+        complement = 1.0 - ratio                                         # q
+        unstable = (ratio * complement).sign_()
+        if ctx.alpha != 0.0:
+            unstable.mul_(1.0 - ctx.alpha)
+        grad_upper = torch.addcmul(scaled_slope_grad, grad_offset, complement)
+        grad_upper.mul_(complement).mul_(unstable)
+        grad_lower = scaled_slope_grad.addcmul_(grad_offset, ratio, value=-1.0)
+        grad_lower.mul_(ratio).mul_(unstable)
+        return grad_lower, grad_upper, grad_coefficient, grad_bias, None
+
+
 def contrastive_direction(other_view: Tensor) -> Tensor:
     """``W^CL`` of POT (``[n, d]``): ``ẑ_i − mean_{j≠i} ẑ_j`` of the other view's
     L2-normalized embeddings ``other_view`` (``[n, d]``, n >= 2), so that
@@ -328,42 +414,48 @@ def contrastive_direction(other_view: Tensor) -> Tensor:
     return normalized * (n / (n - 1)) - normalized.sum(0, keepdim=True) / (n - 1)
 
 
-def _relax_and_substitute(mids: list[Tensor], spreads: list[Tensor], biases: list[Tensor],
+def _relax_and_substitute(lowers: list[Tensor], uppers: list[Tensor], biases: list[Tensor],
                           transforms: list[Tensor], weights: list[Tensor], direction: Tensor,
-                          alphas: tuple[float, ...]) -> tuple[Tensor, list[Tensor]]:
+                          alphas: tuple[float, ...], fused: bool = True) -> tuple[Tensor, list[Tensor]]:
     """The dense part of :func:`compactness_surrogate`, between its sparse products.
 
-    Relaxes every layer's pre-activation box ``[mid − spread + b, mid + spread + b]``
-    (:func:`relu_relaxation`), then runs the official backward substitution from
-    ``direction``, each node with its own slopes at every layer: ``Λ_k = a_k ⊙ W̃_{k+1}``
-    (``W̃_{L+1} = W^CL``), ``b̃_k = Σ_d Λ_k ⊙ min(W̃_{k+1}, 0) ⊙ offset_k + Λ_k b_k`` (the
-    upper line is taken where the coefficient is negative) and ``W̃_k = Λ_k W_k``.
+    Relaxes every layer's pre-activation box ``[lower, upper]`` (:func:`relu_relaxation`),
+    then runs the official backward substitution from ``direction``, each node with its own
+    slopes at every layer: ``Λ_k = a_k ⊙ W̃_{k+1}`` (``W̃_{L+1} = W^CL``),
+    ``b̃_k = Σ_d Λ_k ⊙ min(W̃_{k+1}, 0) ⊙ offset_k + Λ_k b_k`` (the upper line is taken where
+    the coefficient is negative) and ``W̃_k = Λ_k W_k``.
 
     Only elementwise work and small GEMMs, no sparse product: this is the part that
     ``torch.compile`` fuses (:class:`~graphcl.methods.POT`'s ``compile``).
 
     Args:
-        mids, spreads: per layer ``[n, d_k]``: ``C·(H_{k−1}W_k)`` and ``R·|H_{k−1}W_k|``.
+        lowers, uppers: per layer ``[n, d_k]`` pre-activation bounds (bias included).
         biases: per layer ``[d_k]``.
         transforms: per layer ``[n, d_k]`` ``H_{k−1}W_k`` (only the first is used).
         weights: per layer the ``[d_k, d_{k−1}]`` weight ``W_k`` (only layers ≥ 2 are used).
         direction: ``[n, d_L]`` ``W^CL``.
         alphas: per layer the activation's negative slope (1 for an unactivated layer).
+        fused: each layer's step as :class:`_RelaxedLayerStep` (hand-written backward, for
+            eager runs); ``False`` composes tensor operations, which ``torch.compile`` fuses
+            into a few loops and which tests use as the reference.
 
     Returns:
         ``s`` (``[n]``, the input term ``x_i · W̃_1,i``) and the bias terms ``b̃_k``
         (``[n]`` each, layer order).
     """
     coefficient = direction
-    bias_terms: list[Tensor] = [direction.new_zeros(0)] * len(mids)
-    for k in range(len(mids) - 1, -1, -1):
-        slope, offset = relu_relaxation(mids[k] - spreads[k] + biases[k],
-                                        mids[k] + spreads[k] + biases[k], alphas[k])
-        weighted = slope * coefficient                                   # Λ_k
-        # Λ_k·Δ_k, Δ_k = β_k where W̃ < 0, is offset·min(W̃, 0); min(c, 0) = c − relu(c)
-        # because relu's backward is a vectorized kernel and clamp's a comparison + where
-        shifted = offset * (coefficient - torch.relu(coefficient))
-        bias_terms[k] = shifted.sum(1) + weighted @ biases[k]
+    bias_terms: list[Tensor] = [direction.new_zeros(0)] * len(lowers)
+    for k in range(len(lowers) - 1, -1, -1):
+        if fused:
+            weighted, bias_terms[k] = _RelaxedLayerStep.apply(lowers[k], uppers[k], coefficient,
+                                                              biases[k], float(alphas[k]))
+        else:
+            slope, offset = relu_relaxation(lowers[k], uppers[k], alphas[k])
+            weighted = slope * coefficient                               # Λ_k
+            # Λ_k·Δ_k, Δ_k = β_k where W̃ < 0, is offset·min(W̃, 0); min(c, 0) = c − relu(c)
+            # because relu's backward is a vectorized kernel and clamp's a comparison + where
+            shifted = offset * (coefficient - torch.relu(coefficient))
+            bias_terms[k] = shifted.sum(1) + weighted @ biases[k]
         if k == 0:
             return (transforms[0] * weighted).sum(1), bias_terms
         coefficient = weighted @ weights[k]                             # W̃_k = Λ_k W_kᵀ
@@ -386,12 +478,13 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
                           view_adjacency: SparseAdjacency, direction: Tensor,
                           nodes: Tensor | None = None,
                           clean_adjacency: SparseAdjacency | None = None,
-                          transforms: list[Tensor] | None = None, compile: bool = False) -> Tensor:
+                          transforms: list[Tensor] | SignedTransforms | None = None, compile: bool = False) -> Tensor:
     """Node compactness as the official POT code computes it (``pot_loss``; the "surrogate").
 
     1. Pre-activation bounds of layer ``k`` from the interval, around the *clean* input of
        that layer: ``C·(H_{k−1}W_k) ± R·|H_{k−1}W_k| + b_k`` with ``H_0 = X`` and
-       ``H_k`` the encoder's clean hidden layers, all restricted to the node subset.
+       ``H_k`` the encoder's clean hidden layers, all restricted to the node subset
+       (computed as ``U·T^∓ + L·T^± + b_k``, the same box; :func:`_preactivation_bounds`).
     2. :func:`relu_relaxation` per layer; backward substitution from ``direction`` with
        each node's own slopes (``Λ_k = a_k ⊙ W̃_{k+1}``, ``b̃_k = Σ Λ_k(Δ_k + b_k)``).
     3. The linear function evaluated on the sampled view: ``h = Â'ᵀ s + b̃_1``, ...,
@@ -411,8 +504,8 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
         nodes: sorted ``[n]`` node ids (``None``: all nodes).
         clean_adjacency: the unaugmented graph's GCN adjacency (needed for > 1 layer unless
             ``transforms`` is given).
-        transforms: :func:`clean_layer_transforms` of ``x``, to share one clean pass and its
-            products between the two views.
+        transforms: :func:`clean_layer_transforms` of ``x`` (or their :class:`SignedTransforms`),
+            to share one clean pass and its products between the two views.
         compile: run the dense part (:func:`_relax_and_substitute`) through ``torch.compile``,
             which fuses its elementwise passes (needs a C++ compiler on the CPU; the first
             call compiles).
@@ -422,30 +515,100 @@ def compactness_surrogate(encoder: GNNEncoder, x: Tensor, interval: AdjacencyInt
     """
     if transforms is None:
         transforms = clean_layer_transforms(encoder, x, clean_adjacency)
+    if not isinstance(transforms, SignedTransforms):
+        transforms = SignedTransforms.of(transforms)
     if nodes is not None:
         interval = interval.restrict(nodes)
         view_adjacency = restrict_adjacency(view_adjacency.t(), nodes)
+        transforms = transforms.rows(nodes)
     else:
         view_adjacency = view_adjacency.t()
     n = interval.num_nodes
     if direction.shape != (n, encoder.out_channels):
         raise ValueError(f"direction must be [n, d] = [{n}, {encoder.out_channels}], "
                          f"got {tuple(direction.shape)}")
-    center = interval.matrix(interval.center.to(direction.dtype))
-    radius = interval.matrix(interval.radius.to(direction.dtype))
-    if nodes is not None:
-        transforms = [transformed[nodes] for transformed in transforms]
-    mids = [propagate(center, transformed) for transformed in transforms]
-    spreads = [propagate(radius, transformed.abs()) for transformed in transforms]
-    biases = [_bias(layer, transformed) for layer, transformed in zip(encoder.layers, transforms)]
+    biases = layer_biases(encoder, transforms.transforms[0])
+    lowers, uppers = _preactivation_bounds(interval, transforms, biases, direction.dtype)
     weights = [layer.linear.weight for layer in encoder.layers]
     dense_part = _compiled_dense_part() if compile else _relax_and_substitute
-    score, bias_terms = dense_part(mids, spreads, biases, transforms, weights, direction,
-                                   tuple(_layer_slopes(encoder)))
+    score, bias_terms = dense_part(lowers, uppers, biases, transforms.transforms, weights,
+                                   direction, tuple(_layer_slopes(encoder)), fused=not compile)
     view_adjacency = view_adjacency.to(score.dtype)
     for bias_term in bias_terms:
         score = propagate(view_adjacency, score[:, None]).squeeze(1) + bias_term
     return score
+
+
+def _preactivation_bounds(interval: AdjacencyInterval, transforms: SignedTransforms,
+                          biases: list[Tensor], dtype: torch.dtype) -> tuple[list[Tensor], list[Tensor]]:
+    """Every layer's pre-activation box over the interval around its clean input ``T``:
+    ``min_{L ≤ Â ≤ U} Â T + b = U·T⁻ + L·T⁺ + b`` and ``max = U·T⁺ + L·T⁻ + b`` entry-wise
+    (all entries of ``Â`` are non-negative; this is the official ``C·T ∓ R·|T|`` with
+    ``C, R = (U ± L)/2``, in two sparse products instead of two plus the ``|T|`` pass). ``L``
+    is diagonal for deletion budgets (``1/d̃``, the same for every view of a graph), so its
+    terms are row scalings that :meth:`SignedTransforms.with_self_terms` computes once for
+    both views."""
+    upper = interval.upper_matrix(dtype)
+    diagonal = interval.lower_diagonal(dtype)
+    if diagonal is not None:
+        low_bases, high_bases = transforms.self_terms(diagonal, biases)
+    else:
+        lower = interval.matrix(interval.lower.to(dtype))
+        low_bases = [propagate(lower, part) + bias for part, bias in zip(transforms.positive, biases)]
+        high_bases = [propagate(lower, part) + bias for part, bias in zip(transforms.negative, biases)]
+    lowers = [propagate_add(base, upper, part) for base, part in zip(low_bases, transforms.negative)]
+    uppers = [propagate_add(base, upper, part) for base, part in zip(high_bases, transforms.positive)]
+    return lowers, uppers
+
+
+@dataclass
+class SignedTransforms:
+    """Every layer's clean transform ``T_k = H_{k−1}W_k`` (``[n, d_k]``) with its positive and
+    negative parts ``T⁺ = max(T, 0)``, ``T⁻ = T − T⁺``, which the pre-activation bounds of
+    every view use: compute them once and pass them to both views' surrogates.
+
+    With :meth:`with_self_terms` it also holds the diagonal lower-bound terms
+    ``L·T⁺ + b`` and ``L·T⁻ + b`` of a diagonal ``L`` (``[n]``), shared by every view whose
+    interval has that diagonal."""
+
+    transforms: list[Tensor]
+    positive: list[Tensor]
+    negative: list[Tensor]
+    diagonal: Tensor | None = None
+    low_bases: list[Tensor] | None = None
+    high_bases: list[Tensor] | None = None
+
+    @classmethod
+    def of(cls, transforms: list[Tensor]) -> SignedTransforms:
+        positive = [torch.relu(transformed) for transformed in transforms]
+        return cls(list(transforms), positive,
+                   [transformed - part for transformed, part in zip(transforms, positive)])
+
+    def with_self_terms(self, diagonal: Tensor, biases: list[Tensor]) -> SignedTransforms:
+        """A copy that also holds ``diagonal ⊙ T^± + b`` for every layer."""
+        low_bases, high_bases = self._self_terms(diagonal, biases)
+        return SignedTransforms(self.transforms, self.positive, self.negative, diagonal,
+                                low_bases, high_bases)
+
+    def self_terms(self, diagonal: Tensor, biases: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """``(L·T⁺ + b, L·T⁻ + b)`` per layer for ``L = diag(diagonal)``: the stored ones
+        when they were made for an equal diagonal, else computed."""
+        if self.diagonal is not None and (self.diagonal is diagonal
+                                          or torch.equal(self.diagonal, diagonal)):
+            return self.low_bases, self.high_bases
+        return self._self_terms(diagonal, biases)
+
+    def _self_terms(self, diagonal: Tensor, biases: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        scale = diagonal[:, None]
+        return ([torch.addcmul(bias, scale, part) for part, bias in zip(self.positive, biases)],
+                [torch.addcmul(bias, scale, part) for part, bias in zip(self.negative, biases)])
+
+    def rows(self, nodes: Tensor) -> SignedTransforms:
+        """The rows ``nodes`` of every tensor."""
+        pick = lambda parts: None if parts is None else [part[nodes] for part in parts]
+        return SignedTransforms(pick(self.transforms), pick(self.positive), pick(self.negative),
+                                None if self.diagonal is None else self.diagonal[nodes],
+                                pick(self.low_bases), pick(self.high_bases))
 
 
 def clean_layer_transforms(encoder: GNNEncoder, x: Tensor,

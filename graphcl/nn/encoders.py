@@ -8,6 +8,8 @@ torch sparse ``[N, N]`` tensor taken as already normalized, or a PyG ``edge_inde
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 
 import torch
@@ -22,7 +24,32 @@ from .adjacency import (
 )
 from .features import TransposeCache, is_sparse_features, sparse_features_linear
 
-__all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation"]
+__all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation",
+           "reuse_transforms"]
+
+# (layer, input) -> (input, x W) while a reuse_transforms() scope is open
+_transform_memo: dict[tuple[int, int], tuple[Tensor, Tensor]] | None = None
+
+
+@contextmanager
+def reuse_transforms() -> Iterator[None]:
+    """Inside this scope a :class:`GCNLayer` given the *same* input tensor again reuses its
+    ``x W`` instead of multiplying again (two views without feature masking, POT's clean
+    pass): one product forward and one ``Xᵀ G`` backward instead of one per use.
+
+    Open it around one loss evaluation only: the shared product is a node of that
+    evaluation's graph, and a later step must not reuse it after the weights changed.
+    Nested scopes share the outer one's memo.
+    """
+    global _transform_memo
+    if _transform_memo is not None:
+        yield
+        return
+    _transform_memo = {}
+    try:
+        yield
+    finally:
+        _transform_memo = None
 
 
 ACTIVATIONS = ("relu", "prelu", "rrelu", "rrelu_fixed", "elu", "leaky_relu", "tanh", "identity")
@@ -119,13 +146,24 @@ class GCNLayer(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
+    def transform(self, x: Tensor) -> Tensor:
+        """``x W`` (``[N, F']``, no bias), reused for the same ``x`` inside
+        :func:`reuse_transforms`."""
+        key = (id(self), id(x))
+        if _transform_memo is not None and key in _transform_memo and _transform_memo[key][0] is x:
+            return _transform_memo[key][1]
+        if is_sparse_features(x):
+            out = sparse_features_linear(x, self.linear.weight, self._transpose_cache)
+        else:
+            out = self.linear(x)
+        if _transform_memo is not None:
+            _transform_memo[key] = (x, out)
+        return out
+
     def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
         adj = as_adjacency(adj, x, self.normalization)
-        if is_sparse_features(x):
-            out = propagate(adj, sparse_features_linear(x, self.linear.weight,
-                                                        self._transpose_cache))
-        elif self.out_channels <= self.in_channels:
-            out = propagate(adj, self.linear(x))
+        if is_sparse_features(x) or self.out_channels <= self.in_channels:
+            out = propagate(adj, self.transform(x))
         else:
             out = self.linear(propagate(adj, x))
         if self.bias is not None:
