@@ -303,6 +303,22 @@ def relu_relaxation(lower: Tensor, upper: Tensor, negative_slope: float) -> tupl
     return _ChordRelaxation.apply(lower, upper, float(negative_slope))
 
 
+def _chord(lower: Tensor, upper: Tensor, alpha: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The chord relaxation's ``(slope, offset, r, w)`` (see :class:`_ChordRelaxation`):
+    ``r = h/w``, and ``w = h − m`` floored at ``sqrt(tiny)`` for a backward pass's ``1/w``."""
+    high, low = upper.clamp(min=0), lower.clamp(max=0)
+    tiny = torch.finfo(lower.dtype).tiny
+    # w = 0 only where h = m = 0: any positive floor gives the limits slope α, offset 0
+    # there. A division, not a reciprocal times h: h/h is exactly 1, so r is exactly 1 (and
+    # q = 1 − r exactly 0) on the stable entries l >= 0, however small h is
+    width = high.sub(low).clamp_(min=tiny)
+    ratio = high.div_(width)
+    width.clamp_(min=tiny ** 0.5)
+    slope = ratio if alpha == 0.0 else ratio.mul(1.0 - alpha).add_(alpha)     # α + (1−α)r
+    offset = low.mul_(ratio).mul_(alpha - 1.0)
+    return slope, offset, ratio, width
+
+
 class _ChordRelaxation(torch.autograd.Function):
     """:func:`relu_relaxation` with hand-written derivatives: saves the two bounds instead of
     the dozen elementwise intermediates autograd would keep (the POT term's main memory and
@@ -318,11 +334,7 @@ class _ChordRelaxation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, lower: Tensor, upper: Tensor, alpha: float):
-        high, low = upper.clamp(min=0), lower.clamp(max=0)
-        # w = 0 only where h = m = 0: any positive floor gives the limits slope α, offset 0
-        ratio = high / (high - low).clamp_(min=torch.finfo(lower.dtype).tiny)
-        slope = (1.0 - alpha) * ratio + alpha
-        offset = ratio.mul_(low).mul_(alpha - 1.0)
+        slope, offset, _, _ = _chord(lower, upper, alpha)
         ctx.save_for_backward(lower, upper)
         ctx.alpha = alpha
         return slope, offset
@@ -362,16 +374,7 @@ class _RelaxedLayerStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, lower: Tensor, upper: Tensor, coefficient: Tensor, bias: Tensor,
                 alpha: float):
-        high, low = upper.clamp(min=0), lower.clamp(max=0)
-        tiny = torch.finfo(lower.dtype).tiny
-        # w = 0 only where h = m = 0: any positive floor gives the limit r = 0 there. A
-        # division, not a reciprocal times h: h/h is exactly 1, so q = 1 − r is exactly 0
-        # on the stable entries l >= 0, however small h is
-        width = high.sub(low).clamp_(min=tiny)
-        ratio = high.div_(width)
-        width.clamp_(min=tiny ** 0.5)  # for the backward: keeps 1/w finite, as relu_relaxation
-        slope = ratio if alpha == 0.0 else ratio.mul(1.0 - alpha).add_(alpha)   # α + (1−α)r
-        offset = low.mul_(ratio).mul_(alpha - 1.0)
+        slope, offset, ratio, width = _chord(lower, upper, alpha)
         weighted = slope * coefficient
         negative_part = coefficient.clamp(max=0)
         bias_term = torch.mv(weighted, bias).add_((offset * negative_part).sum(1))
