@@ -152,17 +152,27 @@ def test_bad_weight_tile_shape():
 
 
 @pytest.mark.parametrize("block", [1, 7, 37, 1000])
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("weighted", ["none", "tiles", "count", "binary"])
 def test_one_pass_and_two_pass_infonce_agree_with_dense(monkeypatch, block, weighted):
     """The cross-view loss computes its gradients in the forward pass when it can (one
-    direction, tile weights); the recomputing two-pass path must give the same values."""
-    from graphcl.losses import LowRankNegativeWeights, infonce
+    direction; tile weights, MEOW's cluster corrections or none); the recomputing two-pass
+    path must give the same values."""
+    from graphcl.losses import ClusterNegativeWeights, LowRankNegativeWeights, infonce
     h1, h2 = pair(n=37, d=5, seed=4)
     gen = torch.Generator().manual_seed(1)
     left = torch.rand(37, 3, generator=gen, dtype=torch.float64)
     right = torch.rand(37, 3, generator=gen, dtype=torch.float64)
-    callback = LowRankNegativeWeights(left, right) if weighted else None
-    ref = infonce_loss_dense(h1, h2, 0.3, weight=left @ right.t() if weighted else None)
+    clusters = torch.randint(0, 12, (3, 37), generator=gen)
+    differ = (clusters[:, :, None] != clusters[:, None, :]).double()
+    callback, dense_weight = {
+        "none": (None, None),
+        "tiles": (LowRankNegativeWeights(left, right), left @ right.t()),
+        "count": (ClusterNegativeWeights(clusters, mode="count"), differ.sum(0)),
+        "binary": (ClusterNegativeWeights(clusters), differ.amax(0)),
+    }[weighted]
+    if weighted in ("count", "binary"):  # the blocks path, not weight tiles
+        assert infonce._sparse_correction(callback, 37) is not None
+    ref = infonce_loss_dense(h1, h2, 0.3, weight=dense_weight)
     ref_grads = torch.autograd.grad(ref, (h1, h2))
     used = []
     original = infonce._CrossInfoNCE._one_pass

@@ -221,7 +221,8 @@ class _CrossInfoNCE(torch.autograd.Function):
     """InfoNCE with anchors ``u`` and candidates ``v`` (unit rows, ``[N, d]``), positive on
     the diagonal; with ``symmetric`` also the ``v → u`` direction from the column sums.
 
-    **One pass** (one direction, tile weights or none, float32/64 inputs, τ ≥ 0.025, inputs
+    **One pass** (one direction, tile weights, cluster corrections or none, float32/64
+    inputs, τ ≥ 0.025, inputs
     that need gradients, a ``[rows, N]`` panel within the memory budget): a row's normalizer
     is complete once its panel of all N columns is exponentiated, so the panel's softmax
     weights ``P`` give both gradients right away (``∂/∂u = P v``, ``∂/∂v += Pᵀ u``, up to the
@@ -243,13 +244,13 @@ class _CrossInfoNCE(torch.autograd.Function):
         panel_rows = 0
         # unshifted exponentials (up to e^{1/τ}, τ ≥ 0.025) and their row sums need float32's
         # range
-        if (not symmetric and correction is None and tau >= _FLOAT64_EXP_BELOW_TAU
+        if (not symmetric and tau >= _FLOAT64_EXP_BELOW_TAU
                 and u.dtype in (torch.float32, torch.float64) and any(ctx.needs_input_grad[:2])):
             panel_rows = _one_pass_rows(n, block, row_sum.element_size(), u.device)
         ctx.one_pass = bool(panel_rows)
         if panel_rows:
             loss, gradients = _CrossInfoNCE._one_pass(u, v, inv_tau, panel_rows, tile_weight,
-                                                       positive_weight, row_sum)
+                                                       positive_weight, row_sum, correction)
             ctx.save_for_backward(u, v, *gradients)
             ctx.tau = tau
             return loss
@@ -299,7 +300,8 @@ class _CrossInfoNCE(torch.autograd.Function):
 
     @staticmethod
     def _one_pass(u: Tensor, v: Tensor, inv_tau: float, panel_rows: int, tile_weight,
-                  positive_weight: float, row_sum: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+                  positive_weight: float, row_sum: Tensor,
+                  correction=None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """Loss and the negatives' gradients (``[N, d]`` each, for a unit incoming gradient)
         from ``[panel_rows, N]`` panels of the exponentiated similarities.
 
@@ -307,8 +309,27 @@ class _CrossInfoNCE(torch.autograd.Function):
         τ ≥ 0.025 this path takes), so its passes are the exponential and the row sums; the
         ``1/Z_i`` factors scale the ``[rows, d]`` result of ``E v`` and the rows of ``u``
         instead of the panel. (Row sums as a column of ones appended to ``v`` halve that
-        product's speed on the CPU: width 129 instead of 128.)"""
+        product's speed on the CPU: width 129 instead of 128.)
+
+        With a cluster ``correction`` ``(base, groups)`` (weights ``base`` minus same-cluster
+        blocks, :meth:`ClusterNegativeWeights.sparse_correction`) the blocks go first: their
+        row sums complete every ``Z_i = base·Σ_j e_ij − Σ_blocks e_ij + w₊·e_ii`` before the
+        panels, the panels' products are scaled by ``base``, and the blocks' own gradient
+        terms are added at the end. The blocks are exponentiated shifted by ``1/τ``, as in
+        the two-pass path, and rescaled by ``e^{1/τ}`` here."""
         n = u.size(0)
+        base, offset, blocks = 1.0, None, []
+        if correction is not None:
+            base, groups = correction
+            rescale = math.exp(inv_tau)
+            removed = torch.zeros(n, dtype=row_sum.dtype, device=u.device)
+            for group in groups:
+                block_values = group.exp_blocks(u, v, inv_tau, row_sum.dtype)
+                group.remove(block_values, removed, None)
+                blocks.append((group, block_values))
+            # the blocks leave w_ii = 0; the positive's own term weighs positive_weight
+            own = torch.exp((u * v).sum(1).to(row_sum.dtype) * inv_tau - inv_tau)
+            offset = removed.add_(own, alpha=positive_weight).mul_(rescale)
         panel = torch.empty(panel_rows, n, dtype=u.dtype, device=u.device)
         scaled = u * (inv_tau * _LOG2E)
         grad_u, grad_v = torch.empty_like(u), torch.zeros_like(v)
@@ -318,10 +339,22 @@ class _CrossInfoNCE(torch.autograd.Function):
             if tile_weight is not None:
                 rows.mul_(_weight_tile(tile_weight, r0, r1, 0, n, rows.dtype, positive_weight))
             torch.sum(rows, 1, out=row_sum[r0:r1])
-            # ∂loss/∂s_ij = P_ij / N with P_ij = exp(s_ij) / Z_i, and s = u·v/τ
+            if offset is not None:
+                row_sum[r0:r1].mul_(base).add_(offset[r0:r1])
+            # ∂loss/∂s_ij = w_ij P_ij / N with P_ij = exp(s_ij) / Z_i, and s = u·v/τ
             factor = ((inv_tau / n) / row_sum[r0:r1]).unsqueeze(1)
-            torch.mm(rows, v, out=grad_u[r0:r1]).mul_(factor)
-            grad_v.addmm_(rows.t(), u[r0:r1] * factor)
+            panel_factor = factor * base if offset is not None else factor
+            torch.mm(rows, v, out=grad_u[r0:r1]).mul_(panel_factor)
+            grad_v.addmm_(rows.t(), u[r0:r1] * panel_factor)
+        if offset is not None:
+            # back to the blocks' shifted units: e_ij = e^{1/τ}·exp(s_ij − 1/τ)
+            row_factor = (inv_tau / n) * rescale / row_sum
+            for group, block_values in blocks:
+                group.add_grads(u, v, block_values, row_factor, None, grad_u, grad_v)
+            if positive_weight != 0.0:
+                coefficient = (own * row_factor * positive_weight).to(u.dtype).unsqueeze(1)
+                grad_u += coefficient * v
+                grad_v += coefficient * u
         positive = (u * v).sum(1) * inv_tau
         return (row_sum.log() - positive).mean(), (grad_u, grad_v)
 
