@@ -11,18 +11,19 @@ from .edges import _check_probability
 __all__ = ["FeatureDropout", "FeatureMasking", "NodeShuffling"]
 
 
-def mask_feature_columns(graph: Data, keep: torch.Tensor) -> Data:
+def mask_feature_columns(graph: Data, keep: torch.Tensor, all_kept: bool = False) -> Data:
     """A view of ``graph`` whose feature columns outside ``keep`` (``[F]`` bool) are zero.
 
     Sparse CSR features keep their structure (masked values become 0), so an encoder's
     cached transposed structure still applies. ``view.feature_mask`` records ``keep``.
+    With ``all_kept`` (the caller knows ``keep`` is all true) the view keeps the graph's own
+    feature tensor, so an encoder inside :func:`graphcl.nn.reuse_transforms` multiplies it
+    by its first weight once for all views (POT's presets mask nothing).
     """
     x = graph.x
     view = shallow_copy(graph)
     view.feature_mask = keep
-    if bool(keep.all()):
-        # nothing masked (p = 0 in POT's presets): the same tensor, so an encoder inside
-        # graphcl.nn.reuse_transforms() multiplies it by its first weight once for all views
+    if all_kept:
         return view
     if x.layout == torch.sparse_csr:
         values = x.values() * keep.to(x.dtype)[x.col_indices()]
@@ -45,8 +46,9 @@ class FeatureMasking(Augmenter):
         self.p = _check_probability("p", p)
 
     def augment(self, graph: Data, generator: torch.Generator | None = None) -> Data:
+        # drawn even for p = 0, so a seed gives the same later draws whatever p is
         keep = uniform(graph.x.size(1), generator, graph.x.device) >= self.p
-        return mask_feature_columns(graph, keep)
+        return mask_feature_columns(graph, keep, all_kept=self.p == 0.0)
 
 
 class FeatureDropout(Augmenter):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from itertools import pairwise
 
 import torch
@@ -27,8 +28,9 @@ from .features import TransposeCache, is_sparse_features, sparse_features_linear
 __all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation",
            "reuse_transforms"]
 
-# (layer, input) -> (input, x W) while a reuse_transforms() scope is open
-_transform_memo: dict[tuple[int, int], tuple[Tensor, Tensor]] | None = None
+# (layer, input) -> (input, x W) while a reuse_transforms() scope is open (per thread/task)
+_transform_memo: ContextVar[dict[tuple[int, int], tuple[Tensor, Tensor]] | None] = ContextVar(
+    "graphcl_transform_memo", default=None)
 
 
 @contextmanager
@@ -41,15 +43,14 @@ def reuse_transforms() -> Iterator[None]:
     evaluation's graph, and a later step must not reuse it after the weights changed.
     Nested scopes share the outer one's memo.
     """
-    global _transform_memo
-    if _transform_memo is not None:
+    if _transform_memo.get() is not None:
         yield
         return
-    _transform_memo = {}
+    token = _transform_memo.set({})
     try:
         yield
     finally:
-        _transform_memo = None
+        _transform_memo.reset(token)
 
 
 ACTIVATIONS = ("relu", "prelu", "rrelu", "rrelu_fixed", "elu", "leaky_relu", "tanh", "identity")
@@ -149,15 +150,15 @@ class GCNLayer(nn.Module):
     def transform(self, x: Tensor) -> Tensor:
         """``x W`` (``[N, F']``, no bias), reused for the same ``x`` inside
         :func:`reuse_transforms`."""
-        key = (id(self), id(x))
-        if _transform_memo is not None and key in _transform_memo and _transform_memo[key][0] is x:
-            return _transform_memo[key][1]
+        memo, key = _transform_memo.get(), (id(self), id(x))
+        if memo is not None and key in memo and memo[key][0] is x:
+            return memo[key][1]
         if is_sparse_features(x):
             out = sparse_features_linear(x, self.linear.weight, self._transpose_cache)
         else:
             out = self.linear(x)
-        if _transform_memo is not None:
-            _transform_memo[key] = (x, out)
+        if memo is not None:
+            memo[key] = (x, out)
         return out
 
     def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
