@@ -327,3 +327,25 @@ def test_cluster_correction_without_cached_blocks_gives_the_same_gradients(monke
         grads.append(torch.autograd.grad(loss, (u, v)))
     for cached, recomputed in zip(*grads):
         assert torch.equal(cached, recomputed)
+
+
+@pytest.mark.parametrize("membership_product", [False, True])
+def test_kmeans_update_means_both_paths_against_float64_loops(membership_product):
+    from graphcl.losses.prototypes import _update
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 4, (3, 40), generator=g)
+    labels[2][labels[2] == 3] = 0  # restart 2 leaves cluster 3 empty
+    scores = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    centroids = _update(x, labels, scores, 6, membership_product=membership_product)
+    assert centroids.shape == (3, 6, 5)
+    for restart in range(3):
+        empty = [c for c in range(6) if not (labels[restart] == c).any()]
+        worst = torch.argsort(scores[restart])[: len(empty)]
+        for c in range(6):
+            if c in empty:  # restarted at the points this restart fits worst, in order
+                expected = x[worst[empty.index(c)]]
+            else:
+                expected = x[labels[restart] == c].mean(0)
+            assert torch.allclose(centroids[restart, c], expected, atol=1e-12)
