@@ -644,6 +644,8 @@ def test_reuse_transforms_multiplies_an_unmasked_input_once_with_the_same_gradie
             with reuse_transforms():  # nested scopes share the memo
                 assert layer.transform(x) is shared
             assert layer.transform(x.clone() if x.layout == torch.strided else x.to_dense()) is not shared
+            with torch.no_grad():  # no graph to share with the product above
+                assert layer.transform(x) is not shared
         (shared * 2 + shared * 3).sum().backward()
         grad_shared = layer.linear.weight.grad.clone()
         layer.linear.weight.grad = None

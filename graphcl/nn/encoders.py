@@ -28,8 +28,9 @@ from .features import TransposeCache, is_sparse_features, sparse_features_linear
 __all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation",
            "reuse_transforms"]
 
-# (layer, input) -> (input, x W) while a reuse_transforms() scope is open (per thread/task)
-_transform_memo: ContextVar[dict[tuple[int, int], tuple[Tensor, Tensor]] | None] = ContextVar(
+# (layer, input, grad mode) -> (input, x W) while a reuse_transforms() scope is open (per
+# thread/task)
+_transform_memo: ContextVar[dict[tuple[int, int, bool], tuple[Tensor, Tensor]] | None] = ContextVar(
     "graphcl_transform_memo", default=None)
 
 
@@ -150,7 +151,8 @@ class GCNLayer(nn.Module):
     def transform(self, x: Tensor) -> Tensor:
         """``x W`` (``[N, F']``, no bias), reused for the same ``x`` inside
         :func:`reuse_transforms`."""
-        memo, key = _transform_memo.get(), (id(self), id(x))
+        # grad mode in the key: a product made under no_grad has no graph to share
+        memo, key = _transform_memo.get(), (id(self), id(x), torch.is_grad_enabled())
         if memo is not None and key in memo and memo[key][0] is x:
             return memo[key][1]
         if is_sparse_features(x):
