@@ -21,8 +21,13 @@ def is_sparse_features(x: Tensor) -> bool:
     return isinstance(x, Tensor) and x.layout == torch.sparse_csr
 
 
-def to_sparse_features(x: Tensor, max_density: float = 0.05, min_columns: int = 256) -> Tensor:
+def to_sparse_features(x: Tensor, max_density: float = 0.10, min_columns: int = 256) -> Tensor:
     """``x`` as a sparse CSR matrix when that is cheaper, else ``x`` unchanged.
+
+    The CSR product with its weight gradient overtakes the dense pair below about 13–15%
+    non-zeros (measured on the CPU, 1 thread, for 1902 → 64, 745 → 256 and 1433 → 256: at 10%
+    it is 1.6–1.8× faster, at 20% 1.1–1.5× slower), so 10% keeps a margin; ACM's author
+    features (6.5%) were the input left dense by the earlier 5% rule, at 2.4× the cost.
 
     Args:
         x: ``[N, F]`` dense features.
