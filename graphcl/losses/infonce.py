@@ -273,13 +273,7 @@ class _CrossInfoNCE(torch.autograd.Function):
             row_sum.mul_(base)
             if symmetric:
                 col_sum.mul_(base)
-            # the first blocks, up to _CACHED_BLOCK_ENTRIES, are kept for the backward pass
-            kept, entries = [], 0
-            for group in groups:
-                block_values = group.exp_blocks(u, v, inv_tau, exp_dtype)
-                group.remove(block_values, row_sum, col_sum)
-                entries += block_values.numel()
-                kept.append(block_values if entries <= _CACHED_BLOCK_ENTRIES else None)
+            kept = _remove_cluster_blocks(groups, u, v, inv_tau, row_sum, col_sum)
             correction = (base, groups, kept)
             # the blocks leave w_ii = 0; the positive's own term weighs positive_weight
             if positive_weight != 0.0:
@@ -318,17 +312,15 @@ class _CrossInfoNCE(torch.autograd.Function):
         terms are added at the end. The blocks are exponentiated shifted by ``1/τ``, as in
         the two-pass path, and rescaled by ``e^{1/τ}`` here."""
         n = u.size(0)
-        base, offset, blocks = 1.0, None, []
+        positive = (u * v).sum(1) * inv_tau
+        base, offset = 1.0, None
         if correction is not None:
             base, groups = correction
             rescale = math.exp(inv_tau)
             removed = torch.zeros(n, dtype=row_sum.dtype, device=u.device)
-            for group in groups:
-                block_values = group.exp_blocks(u, v, inv_tau, row_sum.dtype)
-                group.remove(block_values, removed, None)
-                blocks.append((group, block_values))
+            kept = _remove_cluster_blocks(groups, u, v, inv_tau, removed, None)
             # the blocks leave w_ii = 0; the positive's own term weighs positive_weight
-            own = torch.exp((u * v).sum(1).to(row_sum.dtype) * inv_tau - inv_tau)
+            own = torch.exp(positive.to(row_sum.dtype) - inv_tau)
             offset = removed.add_(own, alpha=positive_weight).mul_(rescale)
         panel = torch.empty(panel_rows, n, dtype=u.dtype, device=u.device)
         scaled = u * (inv_tau * _LOG2E)
@@ -341,21 +333,22 @@ class _CrossInfoNCE(torch.autograd.Function):
             torch.sum(rows, 1, out=row_sum[r0:r1])
             if offset is not None:
                 row_sum[r0:r1].mul_(base).add_(offset[r0:r1])
-            # ∂loss/∂s_ij = w_ij P_ij / N with P_ij = exp(s_ij) / Z_i, and s = u·v/τ
-            factor = ((inv_tau / n) / row_sum[r0:r1]).unsqueeze(1)
-            panel_factor = factor * base if offset is not None else factor
-            torch.mm(rows, v, out=grad_u[r0:r1]).mul_(panel_factor)
-            grad_v.addmm_(rows.t(), u[r0:r1] * panel_factor)
+            # ∂loss/∂s_ij = w_ij P_ij / N with P_ij = exp(s_ij) / Z_i, s = u·v/τ; the panel
+            # carries the constant part w = base of the weights
+            factor = ((inv_tau * base / n) / row_sum[r0:r1]).unsqueeze(1)
+            torch.mm(rows, v, out=grad_u[r0:r1]).mul_(factor)
+            grad_v.addmm_(rows.t(), u[r0:r1] * factor)
         if offset is not None:
             # back to the blocks' shifted units: e_ij = e^{1/τ}·exp(s_ij − 1/τ)
             row_factor = (inv_tau / n) * rescale / row_sum
-            for group, block_values in blocks:
+            for group, block_values in zip(groups, kept):
+                if block_values is None:
+                    block_values = group.exp_blocks(u, v, inv_tau, row_sum.dtype)
                 group.add_grads(u, v, block_values, row_factor, None, grad_u, grad_v)
             if positive_weight != 0.0:
                 coefficient = (own * row_factor * positive_weight).to(u.dtype).unsqueeze(1)
                 grad_u += coefficient * v
                 grad_v += coefficient * u
-        positive = (u * v).sum(1) * inv_tau
         return (row_sum.log() - positive).mean(), (grad_u, grad_v)
 
     @staticmethod
@@ -419,6 +412,21 @@ class _CrossInfoNCE(torch.autograd.Function):
 
 _MAX_BLOCK_ENTRIES = 1 << 26  # same-cluster block entries the correction may hold
 _CACHED_BLOCK_ENTRIES = 1 << 23  # kept from forward to backward up to this many
+
+
+def _remove_cluster_blocks(groups, u: Tensor, v: Tensor, inv_tau: float, row_sum: Tensor,
+                           col_sum: Tensor | None) -> list[Tensor | None]:
+    """Subtract every same-cluster block's ``exp((u_i·v_j − 1)/τ)`` from the row (and
+    column) sums (``[N]``, in place); returns each group's blocks, the first up to
+    ``_CACHED_BLOCK_ENTRIES`` entries kept for the gradients and ``None`` after that (they are
+    recomputed, so memory stays bounded)."""
+    kept, entries = [], 0
+    for group in groups:
+        block_values = group.exp_blocks(u, v, inv_tau, row_sum.dtype)
+        group.remove(block_values, row_sum, col_sum)
+        entries += block_values.numel()
+        kept.append(block_values if entries <= _CACHED_BLOCK_ENTRIES else None)
+    return kept
 
 
 def _sparse_correction(pair_weight, n: int):

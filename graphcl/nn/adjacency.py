@@ -361,42 +361,32 @@ def csr_product(operator: SparseAdjacency | FixedCSR, x: Tensor) -> Tensor:
     """``operator @ x``, differentiable in ``x`` through the operator's cached transpose.
 
     Shapes: ``operator`` ``[M, N]``, ``x`` ``[N, d]`` → ``[M, d]``."""
-    return _SparseDenseProduct.apply(x, operator)
+    return _SparseDenseProduct.apply(x, operator, None)
 
 
 class _SparseDenseProduct(torch.autograd.Function):
+    """``Â @ x``, or ``added + Â @ x`` in one sparse ``addmm`` when ``added`` is given (a CSR
+    adjacency only); the backward product uses the adjacency's cached transpose."""
+
     @staticmethod
-    def forward(ctx, x: Tensor,
-                adjacency: SparseAdjacency | BlockDiagonalAdjacency | FixedCSR) -> Tensor:
+    def forward(ctx, x: Tensor, adjacency: SparseAdjacency | BlockDiagonalAdjacency | FixedCSR,
+                added: Tensor | None = None) -> Tensor:
         ctx.adjacency = adjacency
+        if added is not None:
+            return torch.addmm(added, adjacency.csr, x)
         if isinstance(adjacency, BlockDiagonalAdjacency):
             return adjacency.matmul(x)
         return torch.sparse.mm(adjacency.csr, x)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
+        grad_added = grad_output if ctx.needs_input_grad[2] else None
         if not ctx.needs_input_grad[0]:
-            return None, None
+            return None, None, grad_added
         transpose = ctx.adjacency.t()
         if isinstance(transpose, BlockDiagonalAdjacency):
-            return transpose.matmul(grad_output.contiguous()), None
-        return torch.sparse.mm(transpose.csr, grad_output.contiguous()), None
-
-
-class _SparseDenseProductAdd(torch.autograd.Function):
-    """``added + Â @ x`` in one sparse ``addmm`` (no separate pass for the sum)."""
-
-    @staticmethod
-    def forward(ctx, added: Tensor, x: Tensor, adjacency: SparseAdjacency) -> Tensor:
-        ctx.adjacency = adjacency
-        return torch.addmm(added, adjacency.csr, x)
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor):
-        grad_x = None
-        if ctx.needs_input_grad[1]:
-            grad_x = torch.sparse.mm(ctx.adjacency.t().csr, grad_output.contiguous())
-        return grad_output if ctx.needs_input_grad[0] else None, grad_x, None
+            return transpose.matmul(grad_output.contiguous()), None, grad_added
+        return torch.sparse.mm(transpose.csr, grad_output.contiguous()), None, grad_added
 
 
 def propagate_add(added: Tensor, adjacency: SparseAdjacency, x: Tensor) -> Tensor:
@@ -406,7 +396,7 @@ def propagate_add(added: Tensor, adjacency: SparseAdjacency, x: Tensor) -> Tenso
                          f"{tuple(x.shape)} and {tuple(added.shape)}")
     if adjacency.dtype != x.dtype:
         adjacency = adjacency.to(x.dtype)
-    return _SparseDenseProductAdd.apply(added, x, adjacency)
+    return _SparseDenseProduct.apply(x, adjacency, added)
 
 
 def propagate(adjacency: SparseAdjacency | BlockDiagonalAdjacency | AdjacencySum | Tensor,
@@ -435,7 +425,7 @@ def propagate(adjacency: SparseAdjacency | BlockDiagonalAdjacency | AdjacencySum
     if structured:
         if adjacency.dtype != x.dtype:
             adjacency = adjacency.to(x.dtype)
-        return _SparseDenseProduct.apply(x, adjacency)
+        return _SparseDenseProduct.apply(x, adjacency, None)
     return torch.sparse.mm(adjacency, x)
 
 
