@@ -137,10 +137,11 @@ def test_progcl_fits_at_epoch_start_and_survives_a_checkpoint(mode):
     POT(model, kappa=0.3).loss(graph, torch.Generator().manual_seed(3)).total.backward()
 
 
-def test_gaussian_sketch_equals_the_explicit_matrix_and_its_gradient():
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 20], ids=["regenerated", "kept"])
+def test_gaussian_sketch_equals_the_explicit_matrix_and_its_gradient(keep_bytes):
     h = torch.randn(40, 3, dtype=torch.float64, requires_grad=True)
     k, seed = 13, 7
-    out = gaussian_sketch(h, k, seed, chunk_rows=5)
+    out = gaussian_sketch(h, k, seed, chunk_rows=5, keep_bytes=keep_bytes)
     P = torch.cat([_sketch_chunk(seed, i, min(5, k - r0), 40, k ** -0.5, h.detach())
                    for i, r0 in enumerate(range(0, k, 5))])
     assert P.shape == (k, 40)
@@ -153,6 +154,14 @@ def test_gaussian_sketch_equals_the_explicit_matrix_and_its_gradient():
     # covariance preserved in expectation: E[PᵀP] = I
     big = gaussian_sketch(torch.eye(50, dtype=torch.float64), 4000, 1, chunk_rows=512)
     assert torch.allclose(big.t() @ big, torch.eye(50, dtype=torch.float64), atol=0.1)
+
+
+def test_costa_sketches_both_views_with_one_draw():
+    """One product with [z1 | z2] equals sketching each view with the same P."""
+    z1, z2 = torch.randn(30, 4, dtype=torch.float64), torch.randn(30, 4, dtype=torch.float64)
+    both = gaussian_sketch(torch.cat([z1, z2], 1), 11, 3, chunk_rows=4)
+    assert torch.allclose(both[:, :4], gaussian_sketch(z1, 11, 3, chunk_rows=4, keep_bytes=0))
+    assert torch.allclose(both[:, 4:], gaussian_sketch(z2, 11, 3, chunk_rows=4, keep_bytes=0))
 
 
 def test_costa_trains_and_takes_pot():
