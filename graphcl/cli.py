@@ -1,6 +1,7 @@
 """The ``graphcl`` command.
 
-    graphcl train [--method grace] [--dataset synthetic] [--config F] [--set key=value ...]
+    graphcl train [METHOD [DATASET]] [--config F] [--set key=value ...]
+                  (or --method grace --dataset synthetic, the defaults)
     graphcl datasets [--root DIR]
     graphcl eval --run-dir DIR | --embeddings F --dataset NAME [--protocol clean|grace]
     graphcl presets
@@ -23,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="graphcl", description="Graph contrastive learning on PyTorch Geometric.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a method and evaluate its embeddings")
+    train = sub.add_parser("train", help="train a method and evaluate its embeddings",
+                           description="e.g. `graphcl train gcool amazon-photo --epochs 100`")
+    train.add_argument("positional_method", nargs="?", default=None, metavar="METHOD",
+                       help="method name, as --method")
+    train.add_argument("positional_dataset", nargs="?", default=None, metavar="DATASET",
+                       help="dataset name, as --dataset")
     train.add_argument("--method", default=None, help="method name (default: grace)")
     train.add_argument("--dataset", default=None,
                        help="dataset name (default: synthetic, built in, no download)")
@@ -60,12 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positional_or_flag(positional: str | None, flag: str | None, what: str) -> str | None:
+    if positional is not None and flag is not None and positional != flag:
+        raise ValueError(f"the {what} is given twice, {positional!r} and --{what} {flag!r}; "
+                         "give it once")
+    return positional if positional is not None else flag
+
+
 def _train(args: argparse.Namespace) -> int:
     import yaml
 
     from .config import load_config
     from .train import train_from_config
 
+    args.method = _positional_or_flag(args.positional_method, args.method, "method")
+    args.dataset = _positional_or_flag(args.positional_dataset, args.dataset, "dataset")
     overrides = list(args.overrides)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")

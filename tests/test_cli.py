@@ -67,6 +67,15 @@ def test_cli_errors(tmp_path, capsys):
         main(["train", "--resume"])
 
 
+def test_train_takes_method_and_dataset_as_positionals(tmp_path, capsys):
+    assert main(["train", "grace", "synthetic", "--epochs", "1", "--no-eval", "--no-progress",
+                 "--run-dir", str(tmp_path / "r")]) == 0
+    assert "grace on synthetic" in capsys.readouterr().err
+    assert main(["train", "grace", "--dataset", "cora", "--epochs", "1", "--no-eval",
+                 "--run-dir", str(tmp_path / "s"), "--method", "gca"]) == 2
+    assert "given twice" in capsys.readouterr().err
+
+
 def test_config_resolution(tmp_path):
     cora = load_config("grace", "cora")
     assert cora["model"]["tau"] == 0.4 and cora["train"]["lr"] == 5e-4
