@@ -39,6 +39,10 @@ def test_each_seed_is_recorded_and_resume_reuses_it(reproduce, tmp_path, monkeyp
     again = json.loads((tmp_path / "reproduce_grace_synthetic_grace_t.json").read_text())
     assert again["metrics"] == first["metrics"]
     assert again["seeds"] == [0, 1]
+    # the record's wall time is the seeds' own, not the seconds it took to reread them
+    seed_seconds = sum(json.loads(p.read_text())["wall_seconds"] for p in seed_files)
+    assert again["wall_seconds"] == pytest.approx(seed_seconds)
+    assert again["wall_seconds_this_invocation"] < again["wall_seconds"]
 
 
 def test_periodic_evaluations_use_the_final_protocols_and_splits(reproduce, tmp_path):
