@@ -7,7 +7,7 @@ A configuration is a dict with the sections::
     data: {walk_features}    # optional graph preparation (graphcl.train.prepare_graph)
     model: {...}             # keyword arguments of the method's constructor
     train: {seed, lr, weight_decay, epochs, checkpoint_every, early_stopping, restore_best,
-            flush_subnormals, eval_every,    # graphcl.train.Trainer's options
+            min_epochs, flush_subnormals, eval_every,    # graphcl.train.Trainer's options
             matmul_precision}                # graphcl.train.train_from_config
     eval: {protocol, ...}    # keyword arguments of graphcl.eval.evaluate
 

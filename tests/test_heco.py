@@ -381,6 +381,30 @@ def test_trainer_early_stopping_restores_best_weights(tmp_path):
         Trainer(_Scripted(script), tiny_graph(), epochs=8, progress=False, early_stopping=0)
 
 
+def test_trainer_min_epochs_defers_the_early_stop():
+    # the patience of 3 runs out at epoch 6; min_epochs 7 keeps training to epoch 7, whose
+    # loss 2.0 is a new best, and on to the end
+    script = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 2.0, 2.5, 2.6, 2.7, 2.8, 1.0]
+    trainer = Trainer(_Scripted(script), tiny_graph(), epochs=12, seed=0, progress=False,
+                      device="cpu", early_stopping=3, min_epochs=7)
+    assert len(trainer.fit()) == 10  # stale again from epoch 8: stops after epoch 10
+    assert trainer.best["epoch"] == 7 and trainer.method.weight.item() == 6.0
+    # a min_epochs below the stopping epoch changes nothing
+    early = Trainer(_Scripted(script), tiny_graph(), epochs=12, seed=0, progress=False,
+                    device="cpu", early_stopping=3, min_epochs=2)
+    assert len(early.fit()) == 6
+    with pytest.raises(ValueError, match="min_epochs"):
+        Trainer(_Scripted(script), tiny_graph(), epochs=8, progress=False, min_epochs=-1)
+
+
+def test_train_section_rejects_unknown_keys():
+    from graphcl.train import train_from_config
+
+    config = load_config("grace", "synthetic", overrides=["train.min_epoch=5"])
+    with pytest.raises(ValueError, match="min_epoch"):
+        train_from_config(config, progress=False, evaluate=False)
+
+
 # --------------------------------------------------------------------------- presets, ACM
 
 
