@@ -545,6 +545,18 @@ def matmul_precision(precision: str):
         torch.set_float32_matmul_precision(previous)
 
 
+def _train_number(train_cfg: dict, key: str, default, kind: type):
+    """``train.<key>`` as ``kind`` (int or float), with an error that names the key."""
+    value = train_cfg.get(key, default)
+    try:
+        if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError
+        return kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"train.{key} must be {'an integer' if kind is int else 'a number'}, "
+                         f"got {value!r}") from None
+
+
 def train_from_config(config: dict, *, root: str | None = None, device: str = "auto",
                       run_dir: str | Path | None = None, resume: bool = False,
                       progress: bool = True, evaluate: bool = True,
@@ -600,11 +612,11 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
     graph = load_dataset(config["dataset"], root=root)
     graph = prepare_graph(graph, config.get("data"), config.get("model"))
     validate_graph(graph, name=config["dataset"])
-    seed = int(train_cfg.get("seed", 0))
+    seed = _train_number(train_cfg, "seed", 0, int)
     seed_everything(seed)
     method = build_method(config["method"], graph.num_features, **config.get("model", {}))
     # graph.num_features is a dict {node type: width} for HeteroData
-    eval_every = int(train_cfg.get("eval_every", 0))
+    eval_every = _train_number(train_cfg, "eval_every", 0, int)
     specs = periodic_protocols or [dict(config.get("eval") or {})]
     # the Trainer moves the graph to an accelerator in place; the probes need labels on the CPU
     eval_graph = (graph.clone() if eval_every and resolve_device(device).type != "cpu"
@@ -620,9 +632,11 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
         return metrics
 
     trainer = Trainer(
-        method, graph, epochs=int(train_cfg.get("epochs", 200)), lr=float(train_cfg.get("lr", 1e-3)),
-        weight_decay=float(train_cfg.get("weight_decay", 0.0)), seed=seed, device=device,
-        run_dir=run_dir, checkpoint_every=int(train_cfg.get("checkpoint_every", 50)),
+        method, graph, epochs=_train_number(train_cfg, "epochs", 200, int),
+        lr=_train_number(train_cfg, "lr", 1e-3, float),
+        weight_decay=_train_number(train_cfg, "weight_decay", 0.0, float), seed=seed,
+        device=device, run_dir=run_dir,
+        checkpoint_every=_train_number(train_cfg, "checkpoint_every", 50, int),
         progress=progress, early_stopping=train_cfg.get("early_stopping"),
         restore_best=bool(train_cfg.get("restore_best", True)),
         min_epochs=train_cfg.get("min_epochs"),

@@ -57,3 +57,26 @@ def test_structure_is_sorted_once_per_graph(small_graph):
     assert method.structure(small_graph) is first  # reused across views and epochs
     other = small_graph.clone()  # equal values, new tensors: rebuilt, never confused
     assert method.structure(other) is not first
+
+
+def test_view_rates_take_a_pair_or_one_number_and_name_the_bad_option():
+    import numpy as np
+
+    from graphcl.methods.base import view_rates
+
+    assert view_rates([0.2, 0.4], "drop_edge") == (0.2, 0.4)
+    assert view_rates(0.3, "drop_edge") == (0.3, 0.3)
+    model = GRACE(4, hidden=4, proj_hidden=4, drop_edge=0.5, drop_feature=(0.0, 0.1))
+    assert [view.augmenters[0].p for view in model.views] == [0.5, 0.5]
+    assert [view.augmenters[1].p for view in model.views] == [0.0, 0.1]
+    for bad in ([0.1], [0.1, 0.2, 0.3], "abc", None, True):
+        with pytest.raises(ValueError, match="drop_feature takes two rates"):
+            view_rates(bad, "drop_feature")
+    with pytest.raises(ValueError, match="drop_edge takes two rates"):
+        build_method("gcool", 4, drop_edge=[0.1])
+    # widths: a zero is named, a numpy integer is a valid width
+    with pytest.raises(ValueError, match=r"positive ints, got \[4, 0, 0\]"):
+        GRACE(4, hidden=0)
+    with pytest.raises(ValueError, match="ProjectionHead"):
+        GRACE(4, hidden=4, proj_hidden=-1)
+    assert GRACE(np.int64(4), hidden=np.int64(4), proj_hidden=4).encoder.in_channels == 4

@@ -194,3 +194,15 @@ def test_fit_turns_on_flush_to_zero_on_the_cpu(small_graph):
         assert (torch.tensor([tiny]) / 4).view(torch.int32).item() == 0
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_train_section_numbers_are_checked_by_name():
+    from graphcl.config import load_config
+    from graphcl.train import _train_number, train_from_config
+
+    assert _train_number({"epochs": 3.0}, "epochs", 200, int) == 3
+    assert _train_number({}, "lr", 1e-3, float) == 1e-3
+    for key, value in (("lr", "abc"), ("epochs", 2.5), ("seed", True), ("checkpoint_every", None)):
+        config = load_config("grace", "synthetic", overrides=[f"train.{key}={value}"])
+        with pytest.raises(ValueError, match=f"train.{key} must be"):
+            train_from_config(config, progress=False, evaluate=False)

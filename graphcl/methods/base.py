@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -12,7 +13,7 @@ from ..nn import CSRGraph, StructureCache
 from ..nn.encoders import reuse_transforms
 
 __all__ = ["METHODS", "EncodedViews", "LossOutput", "Method", "TwoViewMethod", "build_method",
-           "register_method"]
+           "register_method", "view_rates"]
 
 
 @dataclass
@@ -133,6 +134,21 @@ class TwoViewMethod(Method):
 
 
 METHODS: dict[str, type[Method]] = {}
+
+
+def view_rates(rates: float | Sequence[float], name: str) -> tuple[float, float]:
+    """Per-view augmentation rates ``(view 1, view 2)`` from a pair, or one number for both
+    views; a clear error for anything else (a config's ``drop_edge: 0.3``, ``[0.1]``, ...)."""
+    if isinstance(rates, (int, float)) and not isinstance(rates, bool):
+        return float(rates), float(rates)
+    try:
+        pair = tuple(float(rate) for rate in rates)
+    except (TypeError, ValueError):
+        pair = ()
+    if len(pair) != 2:
+        raise ValueError(f"{name} takes two rates, one per view (e.g. [0.2, 0.4]), or one rate "
+                         f"for both views; got {rates!r}")
+    return pair
 
 
 def register_method(cls: type[Method]) -> type[Method]:

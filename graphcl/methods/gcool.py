@@ -20,7 +20,7 @@ from ..augment import AdaptiveEdgeDropping, AdaptiveFeatureMasking, Compose
 from ..augment.base import TensorKeyedCache
 from ..losses import deca_loss, infonce_loss, resc_loss, soft_assignments
 from ..nn import GNNEncoder, ProjectionHead
-from .base import EncodedViews, LossOutput, TwoViewMethod, register_method
+from .base import EncodedViews, LossOutput, TwoViewMethod, register_method, view_rates
 
 __all__ = ["GCooL"]
 
@@ -95,7 +95,8 @@ class GCooL(TwoViewMethod):
                                   activation=activation)
         self.projection = ProjectionHead(hidden, proj_hidden, hidden)
         self.centres = nn.Parameter(torch.randn(num_communities, hidden))
-        self.drop_edge, self.drop_feature = tuple(drop_edge), tuple(drop_feature)
+        self.drop_edge = view_rates(drop_edge, "drop_edge")
+        self.drop_feature = view_rates(drop_feature, "drop_feature")
         self.centrality, self.log_offset = centrality, log_offset
         self.views = self._make_views()
         self.cross_layer, self.fusion = float(cross_layer), fusion

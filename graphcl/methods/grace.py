@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 from ..augment import Compose, EdgeDropping, FeatureMasking
 from ..losses import GRACELoss
 from ..nn import GNNEncoder, ProjectionHead
-from .base import EncodedViews, LossOutput, TwoViewMethod, register_method
+from .base import EncodedViews, LossOutput, TwoViewMethod, register_method, view_rates
 
 __all__ = ["GRACE"]
 
@@ -30,8 +30,8 @@ class GRACE(TwoViewMethod):
         proj_hidden: hidden width of the projection head (``num_proj_hidden``).
         activation: encoder activation (``relu``, ``prelu``, ...).
         num_layers: GCN layers (>= 1; the paper uses 2).
-        drop_edge: edge-drop probabilities of view 1 and view 2.
-        drop_feature: feature-mask probabilities of view 1 and view 2.
+        drop_edge: edge-drop probabilities of view 1 and view 2 (one number: both views).
+        drop_feature: feature-mask probabilities of view 1 and view 2 (one number: both views).
         tau: temperature τ.
         block_size: tile edge of the blockwise loss (``None``: from free memory).
         conv: encoder layer kind (``gcn`` as in the paper; ``sage``, ``gin``, ``gat``, ``mlp``).
@@ -45,12 +45,12 @@ class GRACE(TwoViewMethod):
 
     def __init__(self, in_channels: int, hidden: int = 128, proj_hidden: int = 128,
                  activation: str = "relu", num_layers: int = 2,
-                 drop_edge: Sequence[float] = (0.2, 0.4),
-                 drop_feature: Sequence[float] = (0.3, 0.4), tau: float = 0.4,
+                 drop_edge: float | Sequence[float] = (0.2, 0.4),
+                 drop_feature: float | Sequence[float] = (0.3, 0.4), tau: float = 0.4,
                  block_size: int | None = None, conv: str = "gcn") -> None:
         super().__init__()
-        if len(drop_edge) != 2 or len(drop_feature) != 2:
-            raise ValueError("drop_edge and drop_feature each need two rates, one per view")
+        drop_edge = view_rates(drop_edge, "drop_edge")
+        drop_feature = view_rates(drop_feature, "drop_feature")
         self.encoder = GNNEncoder(in_channels, 2 * hidden, hidden, num_layers=num_layers,
                                   conv=conv, activation=activation)
         self.projection = ProjectionHead(hidden, proj_hidden, hidden)

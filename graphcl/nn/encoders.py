@@ -8,7 +8,8 @@ torch sparse ``[N, N]`` tensor taken as already normalized, or a PyG ``edge_inde
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import pairwise
@@ -337,7 +338,7 @@ class GNNEncoder(nn.Module):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if conv not in LAYERS:
             raise ValueError(f"unknown conv {conv!r}; choose one of {', '.join(LAYERS)}")
-        if isinstance(hidden_channels, int):
+        if not isinstance(hidden_channels, Sequence):  # one width (int, numpy int) repeated
             hidden_channels = [hidden_channels] * (num_layers - 1)
         if len(hidden_channels) != num_layers - 1:
             raise ValueError(
@@ -345,6 +346,7 @@ class GNNEncoder(nn.Module):
                 f"{num_layers} needs {num_layers - 1}"
             )
         widths = [in_channels, *hidden_channels, out_channels]
+        check_widths(widths, "GNNEncoder widths (in, hidden..., out)")
         layer_cls = LAYERS[conv]
         extra = {"heads": heads} if conv == "gat" else {}
         self.layers = nn.ModuleList(layer_cls(a, b, **extra) for a, b in pairwise(widths))
@@ -396,6 +398,19 @@ class GCNEncoder(GNNEncoder):
                          activation, activate_last, dropout)
 
 
+def check_widths(widths: Sequence[int], what: str) -> None:
+    """A clear error for a layer width that is not a positive int (a width of 0 would
+    otherwise fail deep inside the weight initialization)."""
+    for width in widths:
+        try:
+            valid = not isinstance(width, bool) and operator.index(width) >= 1
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ValueError(f"{what} must be positive ints, got {list(widths)}; check the "
+                             "model's hidden / proj_hidden settings")
+
+
 class ProjectionHead(nn.Module):
     """Two-layer MLP projection ``Linear → ELU → Linear`` (GRACE's g(·), Zhu et al. 2020, §3.1).
 
@@ -407,6 +422,8 @@ class ProjectionHead(nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int | None = None,
                  activation: str = "elu") -> None:
         super().__init__()
+        check_widths([in_channels, hidden_channels, out_channels or in_channels],
+                     "ProjectionHead widths (in, hidden, out)")
         self.fc1 = nn.Linear(in_channels, hidden_channels)
         self.activation = make_activation(activation)
         self.fc2 = nn.Linear(hidden_channels, out_channels or in_channels)
