@@ -486,3 +486,13 @@ def test_gcool_protocol_uses_wikics_columns():
     assert len(result.details) == 4
     assert [d["num_train"] for d in result.details] == [20] * 4
     assert result.metrics["micro_f1"]["mean"] == pytest.approx(100.0)
+
+
+def test_evaluate_names_an_option_the_protocol_does_not_take():
+    from graphcl.eval import evaluate
+
+    embeddings, y = torch.randn(40, 4), torch.arange(40) % 2
+    with pytest.raises(ValueError, match="protocol 'grace' has no option 'nonsense'; its options: ratio"):
+        evaluate(embeddings, y, protocol="grace", nonsense=1)
+    with pytest.raises(ValueError, match="protocol 'clean'.*nonsense"):
+        evaluate(embeddings, y, protocol="clean", nonsense=1)

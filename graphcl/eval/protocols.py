@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from collections.abc import Callable
@@ -441,4 +442,21 @@ def evaluate(
     if protocol not in PROTOCOLS:
         known = ", ".join(repr(name) for name in PROTOCOLS)
         raise ValueError(f"unknown protocol {protocol!r}; known protocols: {known}")
-    return PROTOCOLS[protocol](embeddings, y, **kwargs)
+    function = PROTOCOLS[protocol]
+    options = [name for name, parameter in inspect.signature(function).parameters.items()
+               if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+               or (parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+                   and name not in ("embeddings", "y"))]
+    takes_any = any(parameter.kind is inspect.Parameter.VAR_KEYWORD
+                    for parameter in inspect.signature(function).parameters.values())
+    unknown = [] if takes_any else sorted(set(kwargs) - set(options))
+    if unknown:
+        raise ValueError(f"protocol {protocol!r} has no option {', '.join(map(repr, unknown))}; "
+                         f"its options: {', '.join(options)}")
+    try:
+        return function(embeddings, y, **kwargs)
+    except TypeError as error:  # an option the protocol passes on to an inner function
+        if "unexpected keyword argument" not in str(error):
+            raise
+        raise ValueError(f"protocol {protocol!r}: {error} (an option in the config's eval "
+                         "section that this protocol does not take)") from error
