@@ -231,6 +231,10 @@ class Trainer:
         if min_epochs is not None and (isinstance(min_epochs, bool)
                                        or not isinstance(min_epochs, int) or min_epochs < 0):
             raise ValueError(f"min_epochs must be a non-negative int or None, got {min_epochs!r}")
+        from .data import validate_graph
+
+        # NaN features, out-of-range edges, ... are named here, not by a NaN loss later
+        validate_graph(graph, name="the training graph")
         self.device = resolve_device(device)
         self.method = method.to(self.device)
         self.graph = graph.to(self.device)

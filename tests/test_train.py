@@ -206,3 +206,16 @@ def test_train_section_numbers_are_checked_by_name():
         config = load_config("grace", "synthetic", overrides=[f"train.{key}={value}"])
         with pytest.raises(ValueError, match=f"train.{key} must be"):
             train_from_config(config, progress=False, evaluate=False)
+
+
+def test_trainer_checks_the_graph_before_training():
+    from torch_geometric.data import Data
+
+    x = torch.randn(10, 4)
+    x[3, 1] = float("nan")
+    bad = Data(x=x, edge_index=torch.tensor([[0, 1], [1, 2]]))
+    with pytest.raises(ValueError, match="NaN values.*first bad row: 3"):
+        Trainer(GRACE(4, hidden=4, proj_hidden=4), bad, epochs=1, progress=False)
+    out_of_range = Data(x=torch.randn(10, 4), edge_index=torch.tensor([[0, 1], [1, 12]]))
+    with pytest.raises(ValueError, match="refers to node 12 but the graph has num_nodes=10"):
+        Trainer(GRACE(4, hidden=4, proj_hidden=4), out_of_range, epochs=1, progress=False)
