@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -193,6 +194,22 @@ def recorded_environment() -> dict[str, str]:
     return {key: os.environ[key] for key in ENVIRONMENT if key in os.environ}
 
 
+def code_version() -> str | None:
+    """The graphcl commit this process runs (``git rev-parse --short HEAD``, ``+dirty`` when
+    ``graphcl/`` has uncommitted changes), so that seeds reused across sessions by
+    ``--resume`` show which code produced them; ``None`` outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
+                                "graphcl"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def hardware() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -263,6 +280,7 @@ def train_and_evaluate_seed(config: dict, protocols: list[dict], seed: int,
         "periodic_evaluations": outcome["trainer"].evaluations,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "hardware": hardware(),
+        "code_version": code_version(),
         "environment": recorded_environment(),
         "wall_seconds": time.perf_counter() - started,
         "date": dt.date.today().isoformat(),
@@ -311,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     per_seed: dict[str, list[dict]] = {spec["protocol"]: [] for spec in protocols}
     validation: dict[str, list[dict]] = {spec["protocol"]: [] for spec in protocols}
     seconds, epochs_run = [], []
-    peak_memory_mb, machines, seed_wall_seconds = [], [], []
+    peak_memory_mb, machines, seed_wall_seconds, code_versions = [], [], [], []
     start = time.perf_counter()
     seed_dir = RESULTS / "seeds" / f"reproduce_{args.method}_{args.dataset}{args.tag}"
     for offset in range(args.seeds):
@@ -334,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         peak_memory_mb.append(record["peak_memory_mb"])
         machines.append(record["hardware"])
         seed_wall_seconds.append(record.get("wall_seconds"))
+        code_versions.append(record.get("code_version"))  # None: recorded before session 16
         for spec in protocols:
             protocol = spec["protocol"]
             per_seed[protocol].append(record["protocols"][protocol]["metrics"])
@@ -370,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": [first_seed + k for k in range(args.seeds)],
             # seeds resumed from other sessions may have run on other machines
             "hardware": "; ".join(dict.fromkeys(machines)),
+            "code_version_per_seed": code_versions,
             "environment": recorded_environment(),
             "config": {**base, "eval": spec},
             "command": "python benchmarks/reproduce.py " + " ".join(argv or sys.argv[1:]),

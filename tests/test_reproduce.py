@@ -43,6 +43,11 @@ def test_each_seed_is_recorded_and_resume_reuses_it(reproduce, tmp_path, monkeyp
     seed_seconds = sum(json.loads(p.read_text())["wall_seconds"] for p in seed_files)
     assert again["wall_seconds"] == pytest.approx(seed_seconds)
     assert again["wall_seconds_this_invocation"] < again["wall_seconds"]
+    # which code produced each seed (a git checkout here; None elsewhere)
+    versions = again["code_version_per_seed"]
+    assert len(versions) == 2 and versions == [json.loads(p.read_text())["code_version"]
+                                              for p in seed_files]
+    assert versions[0] is None or len(versions[0].split("+")[0]) >= 7
 
 
 def test_periodic_evaluations_use_the_final_protocols_and_splits(reproduce, tmp_path):
