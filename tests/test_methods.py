@@ -66,6 +66,8 @@ def test_view_rates_take_a_pair_or_one_number_and_name_the_bad_option():
 
     assert view_rates([0.2, 0.4], "drop_edge") == (0.2, 0.4)
     assert view_rates(0.3, "drop_edge") == (0.3, 0.3)
+    assert view_rates(np.float32(0.5), "drop_edge") == (0.5, 0.5)
+    assert view_rates(np.array([0.25, 0.5]), "drop_edge") == (0.25, 0.5)
     model = GRACE(4, hidden=4, proj_hidden=4, drop_edge=0.5, drop_feature=(0.0, 0.1))
     assert [view.augmenters[0].p for view in model.views] == [0.5, 0.5]
     assert [view.augmenters[1].p for view in model.views] == [0.0, 0.1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -139,7 +140,7 @@ METHODS: dict[str, type[Method]] = {}
 def view_rates(rates: float | Sequence[float], name: str) -> tuple[float, float]:
     """Per-view augmentation rates ``(view 1, view 2)`` from a pair, or one number for both
     views; a clear error for anything else (a config's ``drop_edge: 0.3``, ``[0.1]``, ...)."""
-    if isinstance(rates, (int, float)) and not isinstance(rates, bool):
+    if isinstance(rates, numbers.Real) and not isinstance(rates, bool):  # numpy scalars too
         return float(rates), float(rates)
     try:
         pair = tuple(float(rate) for rate in rates)
