@@ -26,10 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a method and evaluate its embeddings",
                            description="e.g. `graphcl train gcool amazon-photo --epochs 100`")
-    train.add_argument("positional_method", nargs="?", default=None, metavar="METHOD",
-                       help="method name, as --method")
-    train.add_argument("positional_dataset", nargs="?", default=None, metavar="DATASET",
-                       help="dataset name, as --dataset")
+    train.add_argument("names", nargs="*", metavar="METHOD [DATASET]",
+                       help="method and dataset names, as --method and --dataset; "
+                            "`pot BASE DATASET` is method pot-BASE, as reproduce.py takes it")
     train.add_argument("--method", default=None, help="method name (default: grace)")
     train.add_argument("--dataset", default=None,
                        help="dataset name (default: synthetic, built in, no download)")
@@ -79,8 +78,15 @@ def _train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .train import train_from_config
 
-    args.method = _positional_or_flag(args.positional_method, args.method, "method")
-    args.dataset = _positional_or_flag(args.positional_dataset, args.dataset, "dataset")
+    names = list(args.names)
+    if len(names) == 3 and names[0] == "pot":
+        names = [f"pot-{names[1]}", names[2]]
+    if len(names) > 2:
+        raise ValueError(f"graphcl train takes METHOD [DATASET] (or pot BASE DATASET), got "
+                         f"{' '.join(args.names)}")
+    names += [None] * (2 - len(names))
+    args.method = _positional_or_flag(names[0], args.method, "method")
+    args.dataset = _positional_or_flag(names[1], args.dataset, "dataset")
     overrides = list(args.overrides)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")

@@ -74,6 +74,12 @@ def test_train_takes_method_and_dataset_as_positionals(tmp_path, capsys):
     assert main(["train", "grace", "--dataset", "cora", "--epochs", "1", "--no-eval",
                  "--run-dir", str(tmp_path / "s"), "--method", "gca"]) == 2
     assert "given twice" in capsys.readouterr().err
+    # reproduce.py's form for POT: `pot BASE DATASET` is method pot-BASE
+    assert main(["train", "pot", "grace", "synthetic", "--epochs", "1", "--no-eval",
+                 "--no-progress", "--run-dir", str(tmp_path / "p")]) == 0
+    assert "pot-grace on synthetic" in capsys.readouterr().err
+    assert main(["train", "grace", "cora", "extra", "--run-dir", str(tmp_path / "q")]) == 2
+    assert "METHOD [DATASET]" in capsys.readouterr().err
 
 
 def test_config_resolution(tmp_path):
