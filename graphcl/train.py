@@ -21,6 +21,7 @@ import os
 import random
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -387,6 +388,18 @@ class Trainer:
         else:
             self.best["stale"] += 1
 
+    def _warn_if_stopped_untrained(self) -> None:
+        """Early stopping whose best loss came within the first ``patience`` epochs never saw
+        the loss improve after its start: usually noise larger than the early decrease
+        (MEOW on IMDB), not convergence."""
+        if self.best["epoch"] <= self.early_stopping:
+            warnings.warn(
+                f"early stopping ended training at epoch {self.epoch}: the lowest loss came at "
+                f"epoch {self.best['epoch']}, within the first {self.early_stopping} (the "
+                "patience), so the model may be untrained; if the loss was still flat, raise "
+                "the patience or set min_epochs (train.min_epochs)", RuntimeWarning,
+                stacklevel=3)
+
     def fit(self, resume: bool = False) -> list[dict]:
         """Train up to ``epochs``; with ``resume`` continue from ``checkpoint.pt`` if present.
 
@@ -415,6 +428,7 @@ class Trainer:
                     if self.early_stopping is not None and self.epoch >= self.min_epochs \
                             and self.best["stale"] >= self.early_stopping:
                         self.best["stopped"] = True
+                        self._warn_if_stopped_untrained()
                     if self.checkpoint_every and self.epoch % self.checkpoint_every == 0:
                         self.save_checkpoint()
         except KeyboardInterrupt:

@@ -361,6 +361,7 @@ class _Scripted(Method):
         return LossOutput(self.weight.sum() * 0 + self.losses[self.current_epoch])
 
 
+@pytest.mark.filterwarnings("ignore:early stopping ended training")
 def test_trainer_early_stopping_restores_best_weights(tmp_path):
     script = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 2.0, 1.0]
     method = _Scripted(script)
@@ -381,6 +382,7 @@ def test_trainer_early_stopping_restores_best_weights(tmp_path):
         Trainer(_Scripted(script), tiny_graph(), epochs=8, progress=False, early_stopping=0)
 
 
+@pytest.mark.filterwarnings("ignore:early stopping ended training")
 def test_trainer_min_epochs_defers_the_early_stop():
     # the patience of 3 runs out at epoch 6; min_epochs 7 keeps training to epoch 7, whose
     # loss 2.0 is a new best, and on to the end
@@ -389,6 +391,11 @@ def test_trainer_min_epochs_defers_the_early_stop():
                       device="cpu", early_stopping=3, min_epochs=7)
     assert len(trainer.fit()) == 10  # stale again from epoch 8: stops after epoch 10
     assert trainer.best["epoch"] == 7 and trainer.method.weight.item() == 6.0
+    # a stop whose best loss came within the first `patience` epochs warns
+    flat = [5.0, 4.0, 4.5, 4.6, 4.7, 1.0]
+    with pytest.warns(RuntimeWarning, match="lowest loss came at epoch 2.*min_epochs"):
+        Trainer(_Scripted(flat), tiny_graph(), epochs=6, seed=0, progress=False,
+                device="cpu", early_stopping=3).fit()
     # a min_epochs below the stopping epoch changes nothing
     early = Trainer(_Scripted(script), tiny_graph(), epochs=12, seed=0, progress=False,
                     device="cpu", early_stopping=3, min_epochs=2)

@@ -232,6 +232,7 @@ def test_methods_train_with_decreasing_loss_and_embedding_modes(cls):
     assert torch.equal(clean, method.embed(graph))
 
 
+@pytest.mark.filterwarnings("ignore:early stopping ended training")
 def test_trainer_can_keep_last_weights_on_early_stop():
     from test_heco import _Scripted
 
