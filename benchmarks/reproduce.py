@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -194,10 +195,13 @@ def recorded_environment() -> dict[str, str]:
     return {key: os.environ[key] for key in ENVIRONMENT if key in os.environ}
 
 
+@functools.cache
 def code_version() -> str | None:
     """The graphcl commit this process runs (``git rev-parse --short HEAD``, ``+dirty`` when
     ``graphcl/`` has uncommitted changes), so that seeds reused across sessions by
-    ``--resume`` show which code produced them; ``None`` outside a git checkout."""
+    ``--resume`` show which code produced them; ``None`` outside a git checkout. Read once,
+    when :func:`main` starts (cached): a seed that trains for hours must not record a commit
+    made while it ran."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
@@ -311,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                              "configuration and protocols instead of training them again (lets a "
                              "10-seed run be spread over several machines or sessions)")
     args = parser.parse_args(argv)
+    code_version()  # the code this process imported, before any seed trains
     if args.method == "pot":
         if args.pot_dataset is None:
             parser.error("usage: reproduce.py pot BASE DATASET (e.g. pot grace cora)")
