@@ -190,6 +190,8 @@ class Trainer:
             it may stop at any epoch, as the official loops do). For losses whose epoch-to-epoch
             noise exceeds their early decrease (MEOW on IMDB at lr 1e-4 can stop after 25
             epochs with an untrained encoder); the best-loss tracking is unchanged.
+        graph_name: what to call ``graph`` when its validation fails (``graphcl train`` passes
+            the dataset name).
         flush_subnormals: keep subnormal floats (below about 1e-38 in float32) out of CPU
             training, where every operation on them takes a microcode assist. Weights without
             a task gradient decay geometrically under Adam's weight decay into that range:
@@ -215,7 +217,7 @@ class Trainer:
                  callback: Callable[[int, dict], None] | None = None,
                  sparse_features: str | bool = "auto",
                  early_stopping: int | None = None, restore_best: bool = True,
-                 min_epochs: int | None = None,
+                 min_epochs: int | None = None, graph_name: str = "the training graph",
                  flush_subnormals: bool = True, eval_every: int = 0,
                  evaluator: Callable[[torch.Tensor], dict] | None = None) -> None:
         if epochs < 0:
@@ -235,7 +237,7 @@ class Trainer:
         from .data import validate_graph
 
         # NaN features, out-of-range edges, ... are named here, not by a NaN loss later
-        validate_graph(graph, name="the training graph")
+        validate_graph(graph, name=graph_name)
         self.device = resolve_device(device)
         self.method = method.to(self.device)
         self.graph = graph.to(self.device)
@@ -613,7 +615,7 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
 
     import yaml
 
-    from .data import load_dataset, validate_graph
+    from .data import load_dataset
     from .methods import build_method
 
     train_cfg = dict(config.get("train", {}))
@@ -629,7 +631,6 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
         flush_denormals()  # before loading starts torch's thread pool, so its threads inherit it
     graph = load_dataset(config["dataset"], root=root)
     graph = prepare_graph(graph, config.get("data"), config.get("model"))
-    validate_graph(graph, name=config["dataset"])
     seed = _train_number(train_cfg, "seed", 0, int)
     seed_everything(seed)
     method = build_method(config["method"], graph.num_features, **config.get("model", {}))
@@ -657,7 +658,9 @@ def train_from_config(config: dict, *, root: str | None = None, device: str = "a
         checkpoint_every=_train_number(train_cfg, "checkpoint_every", 50, int),
         progress=progress, early_stopping=train_cfg.get("early_stopping"),
         restore_best=bool(train_cfg.get("restore_best", True)),
-        min_epochs=train_cfg.get("min_epochs"),
+        min_epochs=(None if train_cfg.get("min_epochs") is None
+                    else _train_number(train_cfg, "min_epochs", None, int)),
+        graph_name=config["dataset"],
         flush_subnormals=bool(train_cfg.get("flush_subnormals", True)),
         eval_every=eval_every, evaluator=periodic_evaluator if eval_every else None)
     if run_dir is not None:

@@ -82,3 +82,8 @@ def test_view_rates_take_a_pair_or_one_number_and_name_the_bad_option():
     with pytest.raises(ValueError, match="ProjectionHead"):
         GRACE(4, hidden=4, proj_hidden=-1)
     assert GRACE(np.int64(4), hidden=np.int64(4), proj_hidden=4).encoder.in_channels == 4
+    from graphcl.nn import ProjectionHead
+
+    with pytest.raises(ValueError, match=r"got \[4, 4, 0\]"):  # 0 is not "same as in"
+        ProjectionHead(4, 4, 0)
+    assert ProjectionHead(4, 8).fc2.out_features == 4

@@ -443,12 +443,13 @@ def evaluate(
         known = ", ".join(repr(name) for name in PROTOCOLS)
         raise ValueError(f"unknown protocol {protocol!r}; known protocols: {known}")
     function = PROTOCOLS[protocol]
-    options = [name for name, parameter in inspect.signature(function).parameters.items()
+    parameters = inspect.signature(function).parameters
+    options = [name for name, parameter in parameters.items()
                if parameter.kind is inspect.Parameter.KEYWORD_ONLY
                or (parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
                    and name not in ("embeddings", "y"))]
     takes_any = any(parameter.kind is inspect.Parameter.VAR_KEYWORD
-                    for parameter in inspect.signature(function).parameters.values())
+                    for parameter in parameters.values())
     unknown = [] if takes_any else sorted(set(kwargs) - set(options))
     if unknown:
         raise ValueError(f"protocol {protocol!r} has no option {', '.join(map(repr, unknown))}; "

@@ -422,11 +422,12 @@ class ProjectionHead(nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int | None = None,
                  activation: str = "elu") -> None:
         super().__init__()
-        check_widths([in_channels, hidden_channels, out_channels or in_channels],
+        out_channels = in_channels if out_channels is None else out_channels
+        check_widths([in_channels, hidden_channels, out_channels],
                      "ProjectionHead widths (in, hidden, out)")
         self.fc1 = nn.Linear(in_channels, hidden_channels)
         self.activation = make_activation(activation)
-        self.fc2 = nn.Linear(hidden_channels, out_channels or in_channels)
+        self.fc2 = nn.Linear(hidden_channels, out_channels)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.fc2(self.activation(self.fc1(z)))
