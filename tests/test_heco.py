@@ -415,13 +415,14 @@ def test_train_section_rejects_unknown_keys():
 # --------------------------------------------------------------------------- presets, ACM
 
 
-@pytest.mark.parametrize("dataset", ["acm", "dblp-hetero", "aminer"])
+@pytest.mark.parametrize("dataset", ["acm", "dblp-hetero", "aminer", "imdb"])
 def test_presets_build(dataset):
     config = load_config("heco", dataset)
     assert config["eval"]["protocol"] == "heco" and config["train"]["early_stopping"] >= 5
     widths = {"acm": {"paper": 1902, "author": 1902, "subject": 60},
               "dblp-hetero": {"author": 334, "paper": 4231, "term": 50, "conference": 20},
-              "aminer": {"paper": 6564, "author": 13329, "reference": 35890}}[dataset]
+              "aminer": {"paper": 6564, "author": 13329, "reference": 35890},
+              "imdb": {"movie": 5927, "actor": 5432, "director": 2083, "keyword": 7313}}[dataset]
     method = build_method("heco", widths, **config["model"])
     assert method.target == config["model"]["metapaths"][0][0]
 
