@@ -17,9 +17,16 @@ epochs without improvement" rule), adding only a seed and a checkpoint every
 so a killed run resumes where it stopped. None of the official code is part of graphcl.
 
 ``--evaluate-only`` evaluates a saved state dict (e.g. the ``saved_model/best_imdb_HDMI.pkl``
-an interrupted official run left) with the official evaluation.
+an interrupted official run left) with the official evaluation. ``--evaluate-embeddings``
+runs the same official evaluation on graphcl's embeddings (the ``embeddings.pt`` of a
+``graphcl train`` / ``reproduce.py`` run dir on ``imdb-multiplex``, whose node order is the one
+``official_multiplex_data.py`` writes), so both sides are scored by one piece of code: HDMI's
+``evaluate.py`` trains its probes 100 epochs at lr 0.1, DMGI's (graphcl's ``dmgi`` protocol)
+50 epochs at lr 0.01.
 
-Result: ``benchmarks/results/official_hdmi_imdb-multiplex_seed<S>.json``.
+Result: ``benchmarks/results/official_hdmi_imdb-multiplex_seed<S>.json`` (training),
+``..._evaluated<TAG>.json`` (``--evaluate-only``), ``gcool_imdb-multiplex_hdmi_evaluate<TAG>.json``
+(``--evaluate-embeddings``).
 """
 
 from __future__ import annotations
@@ -151,6 +158,23 @@ def evaluate_state(embedder, modeler, evaluate, args, best_state: dict) -> dict:
     model.load_state_dict(best_state)
     model.eval()
     embeds = model.embed(embedder.features, embedder.adj_list, args.sparse)
+    return evaluate_embeddings(embedder, evaluate, embeds)
+
+
+def load_graphcl_embeddings(path: Path, num_nodes: int) -> torch.Tensor:
+    """The ``[N, d]`` embedding a graphcl run saved (``embeddings.pt``), checked against the
+    official loader's node count."""
+    saved = torch.load(path, weights_only=False)
+    embeds = saved["embeddings"] if isinstance(saved, dict) else saved
+    if isinstance(saved, dict) and saved.get("dataset") not in (None, "imdb-multiplex"):
+        raise ValueError(f"{path} holds embeddings of {saved['dataset']!r}, not imdb-multiplex")
+    if embeds.dim() != 2 or embeds.size(0) != num_nodes:
+        raise ValueError(f"{path}: expected [{num_nodes}, d] embeddings, got "
+                         f"{tuple(embeds.shape)}")
+    return embeds.detach().float()
+
+
+def evaluate_embeddings(embedder, evaluate, embeds: torch.Tensor) -> dict:
     macro, micro, nmi = evaluate(embeds, embedder.idx_train, embedder.idx_val,
                                  embedder.idx_test, embedder.labels)
 
@@ -171,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=100, help="main.py's patience")
     parser.add_argument("--evaluate-only", type=Path, default=None,
                         help="evaluate this saved state dict instead of training")
+    parser.add_argument("--evaluate-embeddings", type=Path, nargs="+", default=None,
+                        help="score graphcl embeddings.pt files (one per seed) with the official "
+                             "evaluation instead of training")
     parser.add_argument("--tag", default="")
     parser.add_argument("--note", default=None, help="provenance recorded with the result")
     args = parser.parse_args(argv)
@@ -179,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     official_dir = args.official_dir.resolve()
     run_dir = (args.run_dir or official_dir / "runs" / f"seed-{args.seed}").resolve()
     evaluate_only = args.evaluate_only.resolve() if args.evaluate_only else None
+    if args.evaluate_embeddings:  # before official_modules() changes the working directory
+        args.evaluate_embeddings = [path.resolve() for path in args.evaluate_embeddings]
     HDMI, modeler, evaluate = official_modules(official_dir)
     seed_everything(args.seed)
     hdmi_args = official_args(args.epochs, args.patience)
@@ -188,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                           "best validation F1; k-means NMI on the test nodes, 10 runs)",
               "hardware": hardware(), "command": command, "date": dt.date.today().isoformat(),
               "threads": torch.get_num_threads()}
+    if args.evaluate_embeddings:
+        return score_graphcl(args, embedder, evaluate, record)
     if evaluate_only is not None:
         best_state = torch.load(evaluate_only, weights_only=True)
         record.update(seeds=[], epochs=None, source=str(evaluate_only))
@@ -206,6 +237,27 @@ def main(argv: list[str] | None = None) -> int:
     record["metrics"] = evaluate_state(embedder, modeler, evaluate, hdmi_args, best_state)
     record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = RESULTS / name
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record["metrics"]), f"\nrecorded in {out}")
+    return 0
+
+
+def score_graphcl(args, embedder, evaluate, record: dict) -> int:
+    """The official evaluation on each graphcl embedding; per-run means, then mean ± std."""
+    runs = []
+    for path in args.evaluate_embeddings:
+        seed_everything(args.seed)
+        embeds = load_graphcl_embeddings(path.resolve(), int(embedder.features.size(0)))
+        runs.append(evaluate_embeddings(embedder, evaluate, embeds))
+        print(path, json.dumps(runs[-1]), flush=True)
+    record.update(method="gcool (graphcl), scored by the official HDMI evaluate.py",
+                  sources=[str(p.resolve()) for p in args.evaluate_embeddings], per_run=runs,
+                  metrics={name: {"mean": float(np.mean([r[name]["mean"] for r in runs])),
+                                  "std": float(np.std([r[name]["mean"] for r in runs]))}
+                           for name in runs[0]})
+    if args.note:
+        record["note"] = args.note
+    out = RESULTS / f"gcool_imdb-multiplex_hdmi_evaluate{args.tag}.json"
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record["metrics"]), f"\nrecorded in {out}")
     return 0
