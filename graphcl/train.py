@@ -502,7 +502,7 @@ def evaluate_embeddings(embeddings: torch.Tensor, graph: Data, eval_config: dict
     store = target_store(graph)
     if store.get("y") is None:
         raise ValueError("the graph has no labels (graph.y), so its embeddings cannot be evaluated")
-    if protocol in ("clean", "dmgi", "gcool", "pot"):
+    if protocol in ("clean", "dmgi", "hdmi", "gcool", "pot"):
         for key in ("train_mask", "val_mask", "test_mask"):
             if store.get(key) is not None and key not in options:
                 options[key] = store[key]

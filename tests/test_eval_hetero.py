@@ -14,6 +14,7 @@ from graphcl.eval import (
     EvalResult,
     evaluate,
     evaluate_dmgi,
+    evaluate_hdmi,
     evaluate_heco,
     heco_splits,
     linear_probe,
@@ -287,6 +288,20 @@ def test_heco_splits_from_hetero_data():
 
 
 # --------------------------------------------------------------------------- dmgi
+
+
+def test_hdmi_is_dmgi_with_hdmis_probe():
+    x, y = blobs(240, 3, 8, spread=2.5)
+    train, val, test = rate_splits(y, rates=(20,))[20]
+    masks = {"train_mask": train, "val_mask": val, "test_mask": test}
+    hdmi = evaluate(x, y, protocol="hdmi", repeats=4, kmeans_runs=2, **masks)
+    same = evaluate_dmgi(x, y, repeats=4, kmeans_runs=2, epochs=100, lr=0.1, **masks)
+    dmgi = evaluate_dmgi(x, y, repeats=4, kmeans_runs=2, **masks)
+    assert PROTOCOLS["hdmi"] is evaluate_hdmi and hdmi.protocol == "hdmi"
+    assert hdmi.metrics == same.metrics
+    # the probe settings are what differs from DMGI's (50 epochs at lr 0.01)
+    assert [d["best_epoch"] for d in hdmi.details] == [d["best_epoch"] for d in same.details]
+    assert hdmi.metrics["macro_f1"] != dmgi.metrics["macro_f1"]
 
 
 def test_dmgi_on_separable_embeddings_is_perfect_and_registered():

@@ -6,8 +6,8 @@
   (CRIPAC-DIG/GRACE ``eval.py``), used by GRACE, GCA and many follow-ups
   (:func:`evaluate_grace`). Use it to compare with those papers' tables.
 * ``gca``: GCA's random-split probe (:func:`evaluate_gca`).
-* ``heco`` and ``dmgi``: the fixed-split, repeated-probe protocols of HeCo/MEOW and DMGI
-  for heterogeneous and multiplex graphs, in :mod:`graphcl.eval.hetero`.
+* ``heco``, ``dmgi`` and ``hdmi``: the fixed-split, repeated-probe protocols of HeCo/MEOW,
+  DMGI and HDMI for heterogeneous and multiplex graphs, in :mod:`graphcl.eval.hetero`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import normalize as l2_normalize_rows
 from torch import Tensor
 
-from graphcl.eval.hetero import evaluate_dmgi, evaluate_heco
+from graphcl.eval.hetero import evaluate_dmgi, evaluate_hdmi, evaluate_heco
 from graphcl.eval.metrics import EvalResult, classification_metrics, summarize
 from graphcl.eval.probe import _as_embeddings, _as_index, _as_labels, linear_probe
 
@@ -414,6 +414,7 @@ PROTOCOLS: dict[str, Callable[..., EvalResult]] = {
     "gcool": evaluate_gcool,
     "heco": evaluate_heco,
     "dmgi": evaluate_dmgi,
+    "hdmi": evaluate_hdmi,
     "pot": evaluate_pot,
 }
 
@@ -428,8 +429,10 @@ def evaluate(
         y: ``[N]`` integer labels.
         protocol: ``"clean"`` (:func:`evaluate_clean`), ``"grace"``
             (:func:`evaluate_grace`), ``"gca"`` (:func:`evaluate_gca`), ``"heco"``
-            (:func:`~graphcl.eval.hetero.evaluate_heco`, needs ``splits=``) or ``"dmgi"``
-            (:func:`~graphcl.eval.hetero.evaluate_dmgi`, needs the three masks).
+            (:func:`~graphcl.eval.hetero.evaluate_heco`, needs ``splits=``), ``"dmgi"``
+            (:func:`~graphcl.eval.hetero.evaluate_dmgi`, needs the three masks) or
+            ``"hdmi"`` (:func:`~graphcl.eval.hetero.evaluate_hdmi`, the same with HDMI's
+            probe).
         **kwargs: keyword arguments of the chosen protocol.
 
     Returns:
