@@ -302,6 +302,8 @@ def test_hdmi_is_dmgi_with_hdmis_probe():
     # the probe settings are what differs from DMGI's (50 epochs at lr 0.01)
     assert [d["best_epoch"] for d in hdmi.details] == [d["best_epoch"] for d in same.details]
     assert hdmi.metrics["macro_f1"] != dmgi.metrics["macro_f1"]
+    with pytest.raises(ValueError, match="protocol 'hdmi'.*folds"):
+        evaluate(x, y, protocol="hdmi", folds=3, **masks)
 
 
 def test_dmgi_on_separable_embeddings_is_perfect_and_registered():

@@ -766,19 +766,7 @@ def evaluate_hdmi(
     train_mask: Tensor | None = None,
     val_mask: Tensor | None = None,
     test_mask: Tensor | None = None,
-    *,
-    repeats: int = 50,
-    epochs: int = 100,
-    lr: float = 0.1,
-    weight_decay: float = 0.0,
-    normalize: bool = False,
-    select: str = "per_metric",
-    clustering: bool = True,
-    kmeans_runs: int = 10,
-    kmeans_n_init: int = 10,
-    similarity_ks: Sequence[int] = (5,),
-    seed: int = 0,
-    device: torch.device | str | None = None,
+    **options: Any,
 ) -> EvalResult:
     """HDMI's evaluation (``baoyujing/HDMI`` ``evaluate.py``): :func:`evaluate_dmgi` with
     HDMI's probe, **100** full-batch Adam epochs at **lr 0.1** (DMGI's: 50 at 0.01).
@@ -791,11 +779,16 @@ def evaluate_hdmi(
     multiplex). ``kmeans_n_init=10`` is the scikit-learn default HDMI was written against;
     its ``KMeans(n_clusters=k)`` fits once per run under scikit-learn ≥ 1.4 (``n_init="auto"``).
 
-    Args and returns: as :func:`evaluate_dmgi`; the result is named ``"hdmi"``.
+    Args:
+        embeddings, y, train_mask, val_mask, test_mask: as :func:`evaluate_dmgi`.
+        **options: :func:`evaluate_dmgi`'s keyword options; ``epochs`` defaults to 100 and
+            ``lr`` to 0.1 here.
+
+    Returns:
+        :class:`~graphcl.eval.metrics.EvalResult` named ``"hdmi"``, otherwise as
+        :func:`evaluate_dmgi`'s.
     """
-    result = evaluate_dmgi(
-        embeddings, y, train_mask, val_mask, test_mask, repeats=repeats, epochs=epochs, lr=lr,
-        weight_decay=weight_decay, normalize=normalize, select=select, clustering=clustering,
-        kmeans_runs=kmeans_runs, kmeans_n_init=kmeans_n_init, similarity_ks=similarity_ks,
-        seed=seed, device=device)
+    options.setdefault("epochs", 100)
+    options.setdefault("lr", 0.1)
+    result = evaluate_dmgi(embeddings, y, train_mask, val_mask, test_mask, **options)
     return EvalResult("hdmi", result.metrics, result.details)
