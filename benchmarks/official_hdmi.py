@@ -91,6 +91,7 @@ def train(embedder, modeler, args, run_dir: Path, checkpoint_every: int) -> dict
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     state = {"epoch": 0, "best": 1e9, "wait": 0, "best_epoch": 0, "best_state": None,
              "seconds": [], "stopped": False}
+    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.is_file():
         saved = torch.load(checkpoint, weights_only=False)
@@ -130,8 +131,8 @@ def train(embedder, modeler, args, run_dir: Path, checkpoint_every: int) -> dict
                 + cf[0] * embedder.get_loss(e_fusion) + cf[1] * embedder.get_loss(i_fusion)
                 + cf[2] * embedder.get_loss(j_fusion))
         # the official rule: keep the weights of the lowest loss seen (before this step)
-        if float(loss) < state["best"]:
-            state.update(best=float(loss), wait=0, best_epoch=epoch + 1, best_state={
+        if float(loss.detach()) < state["best"]:
+            state.update(best=float(loss.detach()), wait=0, best_epoch=epoch + 1, best_state={
                 key: value.detach().clone() for key, value in model.state_dict().items()})
         else:
             state["wait"] += 1
@@ -147,7 +148,7 @@ def train(embedder, modeler, args, run_dir: Path, checkpoint_every: int) -> dict
         state["epoch"] = epoch + 1
         if state["epoch"] % checkpoint_every == 0:
             save()
-            progress.set_postfix(loss=f"{float(loss):.4f}", best=state["best_epoch"])
+            progress.set_postfix(loss=f"{float(loss.detach()):.4f}", best=state["best_epoch"])
     save()
     return state
 
@@ -224,7 +225,6 @@ def main(argv: list[str] | None = None) -> int:
         record.update(seeds=[], epochs=None, source=str(evaluate_only))
         name = f"official_hdmi_imdb-multiplex_evaluated{args.tag}.json"
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
         state = train(embedder, modeler, hdmi_args, run_dir, args.checkpoint_every)
         best_state = state["best_state"]
         seconds = state["seconds"]
