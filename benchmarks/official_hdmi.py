@@ -35,7 +35,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import random
 import resource
 import sys
 import time
@@ -47,6 +46,8 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reproduce import hardware
+
+from graphcl.train import seed_everything
 
 
 def official_modules(official_dir: Path):
@@ -75,12 +76,6 @@ def official_args(epochs: int, patience: int) -> argparse.Namespace:
         embedder="HDMI", hid_units=128, same_discriminator=False, dataset="imdb", sc=3.0,
         sparse=True, nb_epochs=epochs, lr=0.001, patience=patience, gpu_num="cpu",
         coef_layers=[1, 2, 0.001], coef_fusion=[0.01, 0.1, 0.001], save_root="./saved_model")
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def train(embedder, modeler, args, run_dir: Path, checkpoint_every: int) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import inspect
 import os
 import random
 import signal
@@ -495,14 +496,16 @@ def evaluate_embeddings(embeddings: torch.Tensor, graph: Data, eval_config: dict
     Returns:
         :class:`graphcl.eval.EvalResult`.
     """
-    from .eval import evaluate
+    from .eval import PROTOCOLS, evaluate
 
     options = dict(eval_config or {})
     protocol = options.pop("protocol", "clean")
     store = target_store(graph)
     if store.get("y") is None:
         raise ValueError("the graph has no labels (graph.y), so its embeddings cannot be evaluated")
-    if protocol in ("clean", "dmgi", "hdmi", "gcool", "pot"):
+    # the graph's own split goes to every protocol that takes one (an unknown protocol is
+    # named by evaluate())
+    if protocol in PROTOCOLS and "train_mask" in inspect.signature(PROTOCOLS[protocol]).parameters:
         for key in ("train_mask", "val_mask", "test_mask"):
             if store.get(key) is not None and key not in options:
                 options[key] = store[key]

@@ -219,3 +219,27 @@ def test_trainer_checks_the_graph_before_training():
     out_of_range = Data(x=torch.randn(10, 4), edge_index=torch.tensor([[0, 1], [1, 12]]))
     with pytest.raises(ValueError, match="refers to node 12 but the graph has num_nodes=10"):
         Trainer(GRACE(4, hidden=4, proj_hidden=4), out_of_range, epochs=1, progress=False)
+
+
+def test_evaluation_passes_the_graphs_split_to_protocols_that_take_one():
+    from torch_geometric.data import Data
+
+    from graphcl.train import evaluate_embeddings
+
+    generator = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    x = torch.eye(3)[y] * 3 + 0.1 * torch.randn(60, 3, generator=generator)
+    index = torch.arange(60)
+    masks = {name: (index % 3 == residue) for name, residue in
+             (("train_mask", 0), ("val_mask", 1), ("test_mask", 2))}
+    graph = Data(x=x, y=y, num_nodes=60, **masks)
+    for protocol in ("dmgi", "hdmi"):  # they need the fixed split: the graph's own
+        result = evaluate_embeddings(x, graph, {"protocol": protocol, "repeats": 2,
+                                                "kmeans_runs": 1})
+        assert result.protocol == protocol
+        assert result.details[0]["num_test"] == 20
+    # the graph's split is used by clean too, instead of seeded random splits
+    clean = evaluate_embeddings(x, graph, {"protocol": "clean"})
+    assert clean.details[0]["num_test"] == 20
+    with pytest.raises(ValueError, match="unknown protocol 'nope'"):
+        evaluate_embeddings(x, graph, {"protocol": "nope"})
