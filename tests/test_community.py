@@ -11,6 +11,7 @@ from graphcl.losses import (
     resc_loss,
     soft_assignments,
 )
+from graphcl.nn.adjacency import CSRGraph, unit_adjacency
 
 
 def setup(n=30, k=4, d=6, seed=0):
@@ -32,6 +33,41 @@ def test_sparse_deca_equals_dense(lamda):
     (g,) = torch.autograd.grad(loss, centres, retain_graph=True)
     (g_ref,) = torch.autograd.grad(ref, centres)
     torch.testing.assert_close(g, g_ref)
+
+
+@pytest.mark.parametrize("normalization", ["gcn", "sum", "attention"])
+def test_deca_through_the_views_unit_adjacency_equals_dense(normalization):
+    # a dropped-edge view (asymmetric, with some of the graph's self-loops) whose encoder
+    # adjacency comes from the full graph's cached structure, as gCooL builds it
+    h1, _, centres, edge_index = setup(seed=3)
+    assert (edge_index[0] == edge_index[1]).any()
+    keep = torch.rand(edge_index.size(1), generator=torch.Generator().manual_seed(1)) > 0.3
+    view_edges = edge_index[:, keep]
+    adjacency = CSRGraph(edge_index, 30).adjacency(keep, normalization, dtype=torch.float64)
+    unit = unit_adjacency(adjacency, view_edges)
+    dense = torch.zeros(30, 30, dtype=torch.float64)
+    dense[view_edges[1], view_edges[0]] = 1  # rows are targets
+    torch.testing.assert_close(unit.to_dense(), dense)
+    torch.testing.assert_close(unit.t().to_dense(), dense.t())
+    r = soft_assignments(h1, centres, 0.4)
+    loss, ref = deca_loss(r, unit, 0.3), deca_loss_dense(r, view_edges, 0.3)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
+    (g,) = torch.autograd.grad(loss, centres, retain_graph=True)
+    (g_ref,) = torch.autograd.grad(ref, centres)
+    torch.testing.assert_close(g, g_ref)
+    # unnormalised assignments: the Σ F term is no longer the edge count
+    raw = torch.rand(30, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert deca_loss(raw, unit, 0.3).item() == pytest.approx(
+        deca_loss_dense(raw, view_edges, 0.3).item(), rel=1e-12)
+
+
+def test_unit_adjacency_of_other_edges_is_refused():
+    _, _, _, edge_index = setup()
+    adjacency = CSRGraph(edge_index, 30).adjacency(None, "gcn")
+    with pytest.raises(ValueError, match="built from these edges"):
+        unit_adjacency(adjacency, edge_index[:, 1:])
+    with pytest.raises(ValueError, match="adjacency has 30 nodes"):
+        deca_loss(torch.rand(31, 2), unit_adjacency(adjacency, edge_index))
 
 
 def test_deca_hand_computed():

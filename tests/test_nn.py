@@ -54,6 +54,33 @@ def test_view_adjacency_equals_pyg_gcn_norm(weighted, keep_prob):
         torch.testing.assert_close(adj.t().to_dense(), expected.t(), rtol=1e-12, atol=1e-14)
 
 
+def test_an_adjacency_and_its_transpose_are_freed_without_the_cycle_collector():
+    # each training step builds new views; a strong original <-> transpose pair would keep
+    # their index arrays alive until a gc pass
+    import gc
+    import weakref
+
+    edge_index, weight = random_graph()
+    graph = CSRGraph(edge_index, 40, weight)
+    mask = torch.rand(edge_index.size(1), generator=torch.Generator().manual_seed(0)) < 0.6
+    gc.disable()
+    try:
+        adj = graph.gcn_adjacency(mask, dtype=torch.float64)
+        transposed = adj.t()
+        assert transposed.t() is adj and adj.t() is transposed
+        dense = adj.to_dense()
+        original_ref = weakref.ref(adj)
+        del adj
+        assert original_ref() is None  # only the transpose was left holding it, weakly
+        # the orphaned transpose transposes again by itself
+        torch.testing.assert_close(transposed.t().to_dense(), dense)
+        transposed_ref = weakref.ref(transposed)
+        del transposed
+        assert transposed_ref() is None
+    finally:
+        gc.enable()
+
+
 def test_full_graph_without_mask_and_isolated_nodes():
     edge_index = torch.tensor([[0, 1, 2], [1, 0, 0]])
     adj = gcn_adjacency(edge_index, 5, dtype=torch.float64).to_dense()

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..nn.adjacency import SparseAdjacency, propagate
+
 __all__ = ["community_prototypes", "deca_loss", "deca_loss_dense", "resc_loss", "soft_assignments"]
 
 
@@ -19,22 +21,26 @@ def _check_assignments(assignments: Tensor) -> None:
         raise ValueError(f"assignments must be [N, K] with N >= 2, got {tuple(assignments.shape)}")
 
 
-def deca_loss(assignments: Tensor, edge_index: Tensor, lamda: float = 1.0) -> Tensor:
+def deca_loss(assignments: Tensor, edges: Tensor | SparseAdjacency, lamda: float = 1.0) -> Tensor:
     """Dense Community Aggregation (DeCA), computed over the edges in O(E·K).
 
-    With the 0/1 adjacency ``A`` of the view (``A[src, dst] = 1``), ``n = N``,
-    ``m = n(n − 1)`` and ``F = Rᵀ A R`` (``K × K``), as in the official code::
+    gCooL (Li, Jing, Tong, WWW 2022), Eqs. 5–8 as the official code computes them. With the
+    0/1 adjacency ``A`` of the view (``A[src, dst] = 1``), ``n = N``, ``m = n(n − 1)`` and
+    ``F = Rᵀ A R`` (``K × K``)::
 
         L = [λ Σ_{k,l} F_kl − (n − 1 + λ) tr F] / m + tr(RᵀR) / (2n)
 
     i.e. intra-community edge density down-weighted (it enters with −), inter-community density
-    weighted by λ, plus a squared-assignment term. ``Σ F = Σ_e (Σ_k R_src,k)(Σ_l R_dst,l)`` and
-    ``tr F = Σ_e R_src · R_dst``, so no N × N adjacency is formed.
+    weighted by λ, plus a squared-assignment term. ``Σ F = sᵀ A s`` with ``s = R 1`` and
+    ``tr F = Σ_e R_src · R_dst = Σ (R ⊙ A R)``, so no N × N adjacency is formed.
 
     Args:
         assignments: ``R``, ``[N, K]``.
-        edge_index: ``[2, E]`` edges of the view; duplicates must be removed beforehand
-            (``A`` is 0/1), as PyG's datasets already are.
+        edges: the view's edges, either ``[2, E]`` (duplicates removed beforehand: ``A`` is
+            0/1, as PyG's datasets already are; the sums then gather ``[E, K]`` rows) or the
+            view's 0/1 :class:`~graphcl.nn.adjacency.SparseAdjacency` from
+            :func:`~graphcl.nn.adjacency.unit_adjacency` (one sparse product with ``[R, s]``
+            forward and one backward: gCooL's fast path).
         lamda: λ, the weight of inter-community density.
 
     Returns:
@@ -42,9 +48,18 @@ def deca_loss(assignments: Tensor, edge_index: Tensor, lamda: float = 1.0) -> Te
     """
     _check_assignments(assignments)
     n = assignments.size(0)
-    source, target = assignments[edge_index[0]], assignments[edge_index[1]]
-    total = (source.sum(1) * target.sum(1)).sum()
-    trace = (source * target).sum()
+    if isinstance(edges, SparseAdjacency):
+        if edges.num_nodes != n:
+            raise ValueError(f"the adjacency has {edges.num_nodes} nodes, the assignments {n}")
+        row_sums = assignments.sum(1, keepdim=True)
+        stacked = torch.cat([assignments, row_sums], dim=1)
+        aggregated = propagate(edges, stacked)
+        total = (row_sums * aggregated[:, -1:]).sum()
+        trace = (assignments * aggregated[:, :-1]).sum()
+    else:
+        source, target = assignments[edges[0]], assignments[edges[1]]
+        total = (source.sum(1) * target.sum(1)).sum()
+        trace = (source * target).sum()
     pairs = n * (n - 1)
     return (lamda * total - (n - 1 + lamda) * trace) / pairs + assignments.square().sum() / (2 * n)
 

@@ -20,6 +20,7 @@ from ..augment import AdaptiveEdgeDropping, AdaptiveFeatureMasking, Compose
 from ..augment.base import TensorKeyedCache
 from ..losses import deca_loss, infonce_loss, resc_loss, soft_assignments
 from ..nn import GNNEncoder, ProjectionHead
+from ..nn.adjacency import SparseAdjacency, unit_adjacency
 from .base import EncodedViews, LossOutput, TwoViewMethod, register_method, view_rates
 
 __all__ = ["GCooL"]
@@ -138,10 +139,13 @@ class GCooL(TwoViewMethod):
                              "gCooL needs a graph with edges (check the dataset or the layer)")
 
     def _project_views(self, graph: Data, views: Sequence[Compose],
-                       generator: torch.Generator | None) -> tuple[list[Data], list[Tensor]]:
+                       generator: torch.Generator | None) -> EncodedViews:
+        """Draw and encode ``views`` of ``graph``; the embeddings come back projected."""
         drawn = [augment(graph, generator) for augment in views]
-        embeddings = [self.encoder(view.x, self.adjacency(graph, view)) for view in drawn]
-        return drawn, self._project(embeddings)
+        adjacencies = [self.adjacency(graph, view) for view in drawn]
+        embeddings = [self.encoder(view.x, adjacency)
+                      for view, adjacency in zip(drawn, adjacencies)]
+        return EncodedViews(drawn, adjacencies, self._project(embeddings))
 
     def _project(self, embeddings: Sequence[Tensor]) -> list[Tensor]:
         return [F.normalize(self.projection(z), dim=1) for z in embeddings]
@@ -152,6 +156,16 @@ class GCooL(TwoViewMethod):
 
     def _assign(self, h: Tensor) -> Tensor:
         return soft_assignments(h, self.centres, self.tau, self.similarity)
+
+    def _deca(self, r1: Tensor, r2: Tensor, encoded: EncodedViews) -> Tensor:
+        """DeCA averaged over the two views, through each view's 0/1 adjacency on the structure
+        of the encoder's adjacency (a sparse product instead of ``[E, K]`` gathers)."""
+        losses = []
+        for assignments, view, adjacency in zip((r1, r2), encoded.views, encoded.adjacencies):
+            edges = (unit_adjacency(adjacency, view.edge_index)
+                     if isinstance(adjacency, SparseAdjacency) else view.edge_index)
+            losses.append(deca_loss(assignments, edges, self.lamda))
+        return 0.5 * (losses[0] + losses[1])
 
     def loss(self, graph: Data | HeteroData,
              generator: torch.Generator | None = None) -> LossOutput:
@@ -164,7 +178,6 @@ class GCooL(TwoViewMethod):
 
     def contrast(self, graph: Data, encoded: EncodedViews) -> LossOutput:
         """Node InfoNCE plus the scheduled DeCA/ReSC terms on two encoded views."""
-        views = encoded.views
         h1, h2 = self._project(encoded.embeddings)
         node = self._node_loss(h1, h2)
         alpha, omega = self.weights(self.current_epoch)
@@ -173,8 +186,7 @@ class GCooL(TwoViewMethod):
                  "alpha": alpha, "omega": omega}
         if alpha > 0:
             r1, r2 = self._assign(h1), self._assign(h2)
-            deca = 0.5 * (deca_loss(r1, views[0].edge_index, self.lamda)
-                          + deca_loss(r2, views[1].edge_index, self.lamda))
+            deca = self._deca(r1, r2, encoded)
             resc = resc_loss(h1, h2, r1, r2, self.tau, self.similarity, self.gamma)
             total = total + alpha * (omega * deca + (1 - omega) * resc)
             parts.update(deca=float(deca.detach()), resc=float(resc.detach()))
@@ -198,12 +210,11 @@ class GCooL(TwoViewMethod):
 
     def _multiplex_loss(self, graph: HeteroData, generator: torch.Generator | None) -> LossOutput:
         layers = self.layers(graph)
-        drawn, projected = [], []
+        encoded = []
         for index, layer in enumerate(layers):
             self._check_graph(layer, f"layer {index} of the multiplex graph")
-            views, pair = self._project_views(layer, self._layer_views(index), generator)
-            drawn.append(views)
-            projected.append(pair)
+            encoded.append(self._project_views(layer, self._layer_views(index), generator))
+        projected = [views.embeddings for views in encoded]
         pairs = [(a, b) for a in range(len(layers)) for b in range(a + 1, len(layers))]
         node = torch.stack([self._node_loss(h1, h2) for h1, h2 in projected]).mean()
         cross_node = (torch.stack([
@@ -217,10 +228,8 @@ class GCooL(TwoViewMethod):
                  "alpha": alpha, "omega": omega}
         if alpha > 0:
             assignments = [(self._assign(h1), self._assign(h2)) for h1, h2 in projected]
-            deca = torch.stack([
-                0.5 * (deca_loss(r1, views[0].edge_index, self.lamda)
-                       + deca_loss(r2, views[1].edge_index, self.lamda))
-                for (r1, r2), views in zip(assignments, drawn)]).mean()
+            deca = torch.stack([self._deca(r1, r2, views)
+                                for (r1, r2), views in zip(assignments, encoded)]).mean()
             resc = torch.stack([
                 resc_loss(h1, h2, r1, r2, self.tau, self.similarity, self.gamma)
                 for (h1, h2), (r1, r2) in zip(projected, assignments)]).mean()

@@ -21,6 +21,7 @@ that node ``i`` receives, and degrees are in-degrees.
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,7 @@ NORMALIZATIONS = ("gcn", "mean", "sum", "attention")
 
 __all__ = ["NORMALIZATIONS", "AdjacencySum", "BlockDiagonalAdjacency", "BlockPartition", "CSRGraph",
            "SparseAdjacency", "StructureCache", "as_block_diagonal", "gcn_adjacency", "propagate",
-           "propagate_add"]
+           "propagate_add", "unit_adjacency"]
 
 
 def _check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
@@ -191,13 +192,13 @@ class CSRGraph:
         if edge_mask is None:
             keep = torch.ones_like(self.is_diag)
         else:
-            keep = edge_mask[edge_of_entry] | self.is_diag
+            keep = edge_mask.index_select(0, edge_of_entry) | self.is_diag
         if not with_loops:
             # Sum and mean aggregation see input self-loops as ordinary messages (each one
             # counted, as PyG's message passing does): a diagonal slot stays only for nodes
             # with a kept self-loop and holds their summed weight.
             loop_sum, has_loop = self._kept_loop_weight_sum(edge_mask, weight, dtype)
-            keep = keep & (~self.is_diag | has_loop[self.row])
+            keep = keep & (~self.is_diag | has_loop.index_select(0, self.row))
 
         loop_weight = torch.full((self.num_nodes,), self.self_loop_weight, dtype=dtype,
                                  device=self.device)
@@ -217,24 +218,25 @@ class CSRGraph:
         torch.cumsum(keep, 0, out=prefix[1:])
         crow = prefix[self.crow]
         kept = keep.nonzero().view(-1)
-        row, col = self.row[kept], self.col[kept]
-        is_diag = self.is_diag[kept]
+        row, col = self.row.index_select(0, kept), self.col.index_select(0, kept)
+        is_diag = self.is_diag.index_select(0, kept)
         if weight is None:
             value = torch.ones(kept.numel(), dtype=dtype, device=self.device)
         else:
-            value = weight.to(dtype)[edge_of_entry[kept]]
-        value = torch.where(is_diag, loop_weight[row] if with_loops else loop_sum[row], value)
+            value = weight.to(dtype).index_select(0, edge_of_entry.index_select(0, kept))
+        diagonal_value = (loop_weight if with_loops else loop_sum).index_select(0, row)
+        value = torch.where(is_diag, diagonal_value, value)
 
         if normalization == "gcn":
             degree = segment_sum(value, crow)
             inv_sqrt = degree.pow(-0.5)
             inv_sqrt.masked_fill_(torch.isinf(inv_sqrt), 0.0)
-            value = inv_sqrt[row] * value * inv_sqrt[col]
+            value = inv_sqrt.index_select(0, row) * value * inv_sqrt.index_select(0, col)
         elif normalization == "mean":
             degree = segment_sum(value, crow)
             inv = degree.reciprocal()
             inv.masked_fill_(torch.isinf(inv), 0.0)
-            value = inv[row] * value
+            value = inv.index_select(0, row) * value
         elif normalization == "attention":
             value = torch.ones_like(value)
         return SparseAdjacency(crow, col, value, self.num_nodes,
@@ -286,7 +288,11 @@ class SparseAdjacency:
         self.csr = torch.sparse_csr_tensor(crow, col, value, (num_nodes, num_nodes),
                                            check_invariants=False)
         self._recipe = transpose_recipe
-        self._transpose = transpose
+        # A transpose points back to its original weakly: a strong pair would be a reference
+        # cycle, freed only by the cyclic collector, so every view's index arrays would
+        # linger and each new view would fault in fresh pages.
+        self._transpose: SparseAdjacency | None = None
+        self._transpose_of = weakref.ref(transpose) if transpose is not None else None
 
     def edge_index(self) -> Tensor:
         """The stored entries as a PyG ``edge_index`` ``[2, nnz]`` (``[source; target]``)."""
@@ -311,19 +317,24 @@ class SparseAdjacency:
 
     def t(self) -> SparseAdjacency:
         """The transposed adjacency (cached after the first call)."""
-        if self._transpose is None:
-            if self._recipe is None:
-                self._transpose = SparseAdjacency.from_csr(self.csr.t().to_sparse_csr(), self)
-            else:
-                graph, keep, prefix = self._recipe.graph, self._recipe.keep, self._recipe.prefix
-                keep_t = keep[graph.position_t]
-                prefix_t = torch.zeros(keep_t.numel() + 1, dtype=torch.long, device=keep.device)
-                torch.cumsum(keep_t, 0, out=prefix_t[1:])
-                csr_position = graph.position_t[keep_t]
-                self._transpose = SparseAdjacency(
-                    prefix_t[graph.crow_t], graph.row[csr_position],
-                    self.value[prefix[csr_position]], self.num_nodes, transpose=self,
-                    normalization=self.normalization)
+        if self._transpose is not None:
+            return self._transpose
+        original = self._transpose_of() if self._transpose_of is not None else None
+        if original is not None:
+            return original
+        if self._recipe is None:
+            self._transpose = SparseAdjacency.from_csr(self.csr.t().to_sparse_csr(), self)
+        else:
+            graph, keep, prefix = self._recipe.graph, self._recipe.keep, self._recipe.prefix
+            keep_t = keep.index_select(0, graph.position_t)
+            prefix_t = torch.zeros(keep_t.numel() + 1, dtype=torch.long, device=keep.device)
+            torch.cumsum(keep_t, 0, out=prefix_t[1:])
+            csr_position = graph.position_t.index_select(0, keep_t.nonzero().view(-1))
+            self._transpose = SparseAdjacency(
+                prefix_t.index_select(0, graph.crow_t),
+                graph.row.index_select(0, csr_position),
+                self.value.index_select(0, prefix.index_select(0, csr_position)),
+                self.num_nodes, transpose=self, normalization=self.normalization)
         return self._transpose
 
     @staticmethod
@@ -427,6 +438,45 @@ def propagate(adjacency: SparseAdjacency | BlockDiagonalAdjacency | AdjacencySum
             adjacency = adjacency.to(x.dtype)
         return _SparseDenseProduct.apply(x, adjacency, None)
     return torch.sparse.mm(adjacency, x)
+
+
+def unit_adjacency(adjacency: SparseAdjacency, edge_index: Tensor) -> SparseAdjacency:
+    """The 0/1 adjacency of the edges ``edge_index`` (``[2, E]``, no duplicates) on the stored
+    structure of ``adjacency``, an encoder adjacency built from the same edges (any
+    normalization; a diagonal it adds, as GCN's ``A + I``, is kept only for the self-loops that
+    ``edge_index`` has). The transpose comes from ``adjacency.t()``, which the encoder's backward
+    pass builds anyway: O(nnz), no sort, where building the 0/1 matrix from ``edge_index``
+    sorts the edges.
+
+    Shapes: ``[N, N]``, rows = message targets (``propagate`` sums ``x_s`` over the edges
+    ``(s, t)`` into row ``t``).
+
+    Raises:
+        ValueError: ``adjacency`` stores a different number of off-diagonal entries than
+            ``edge_index`` has edges between distinct nodes (it was built from other edges).
+    """
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must be [2, E], got {tuple(edge_index.shape)}")
+    num_nodes = adjacency.num_nodes
+    is_loop = edge_index[0] == edge_index[1]
+    has_loop = torch.zeros(num_nodes, dtype=torch.bool, device=edge_index.device)
+    has_loop[edge_index[0, is_loop]] = True
+
+    def values(stored: SparseAdjacency) -> Tensor:
+        source, target = stored.edge_index()
+        return ((source != target) | has_loop[target]).to(stored.dtype)
+
+    unit = values(adjacency)
+    off_diagonal = int((adjacency.edge_index()[0] != adjacency.edge_index()[1]).sum())
+    expected = edge_index.size(1) - int(is_loop.sum())
+    if off_diagonal != expected:
+        raise ValueError(f"the adjacency stores {off_diagonal} edges between distinct nodes but "
+                         f"edge_index has {expected}: pass the adjacency built from these edges")
+    transposed = adjacency.t()
+    result = SparseAdjacency(adjacency.crow, adjacency.col, unit, num_nodes, normalization="sum")
+    result._transpose = SparseAdjacency(transposed.crow, transposed.col, values(transposed),
+                                        num_nodes, transpose=result, normalization="sum")
+    return result
 
 
 class BlockPartition:
@@ -535,6 +585,7 @@ class BlockDiagonalAdjacency:
             self._blocks.append(blocks.transpose(1, 2) if transposed else blocks)
             offset += count * padded * padded
         self._transpose: BlockDiagonalAdjacency | None = None
+        self._transpose_of: weakref.ref[BlockDiagonalAdjacency] | None = None  # see SparseAdjacency
 
     @property
     def dtype(self) -> torch.dtype:
@@ -555,10 +606,13 @@ class BlockDiagonalAdjacency:
         return out[:-1]
 
     def t(self) -> BlockDiagonalAdjacency:
-        if self._transpose is None:
-            self._transpose = BlockDiagonalAdjacency(self.partition, self.slots,
-                                                     not self.transposed)
-            self._transpose._transpose = self
+        if self._transpose is not None:
+            return self._transpose
+        original = self._transpose_of() if self._transpose_of is not None else None
+        if original is not None:
+            return original
+        self._transpose = BlockDiagonalAdjacency(self.partition, self.slots, not self.transposed)
+        self._transpose._transpose_of = weakref.ref(self)
         return self._transpose
 
     def to(self, dtype: torch.dtype) -> BlockDiagonalAdjacency:
