@@ -81,6 +81,18 @@ def test_an_adjacency_and_its_transpose_are_freed_without_the_cycle_collector():
         gc.enable()
 
 
+def test_csr_matmul_matches_dense_on_a_rectangular_matrix_with_empty_rows():
+    from graphcl.nn.adjacency import csr_matmul
+
+    gen = torch.Generator().manual_seed(4)
+    dense = torch.rand(6, 9, generator=gen, dtype=torch.float64)
+    dense[dense < 0.6] = 0
+    dense[2] = 0  # an empty row must come out as zeros, not as uninitialized memory
+    x = torch.randn(9, 5, generator=gen, dtype=torch.float64)
+    for _ in range(3):  # fresh outputs reuse freed blocks that held other values
+        torch.testing.assert_close(csr_matmul(dense.to_sparse_csr(), x), dense @ x)
+
+
 def test_full_graph_without_mask_and_isolated_nodes():
     edge_index = torch.tensor([[0, 1, 2], [1, 0, 0]])
     adj = gcn_adjacency(edge_index, 5, dtype=torch.float64).to_dense()

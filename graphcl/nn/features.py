@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .adjacency import csr_matmul
+
 __all__ = ["is_sparse_features", "sparse_features_linear", "to_sparse_features"]
 
 
@@ -79,7 +81,7 @@ def _csr_times_dense(csr: Tensor, dense: Tensor) -> Tensor:
     k, d = dense.shape
     width = max(64, _DENSE_BLOCK_BYTES // (dense.element_size() * max(k, 1)) // 64 * 64)
     if width >= d:
-        return torch.sparse.mm(csr, dense.contiguous())
+        return csr_matmul(csr, dense.contiguous())
     out = dense.new_empty(csr.size(0), d)
     for start in range(0, d, width):
         out[:, start:start + width] = torch.sparse.mm(csr, dense[:, start:start + width].contiguous())
