@@ -63,10 +63,12 @@ def restrict_edges(graph: Data, keep: Tensor) -> Data:
     ``edge_mask`` is composed so it stays a mask over the original graph's edges.
     """
     view = shallow_copy(graph)
-    view.edge_index = graph.edge_index[:, keep]
+    # one nonzero, then index_select: a boolean index on dim 1 runs ~3× slower on the CPU
+    kept = keep.nonzero().view(-1)
+    view.edge_index = graph.edge_index.index_select(1, kept)
     for key in ("edge_weight", "edge_attr"):
         if key in graph and graph[key] is not None:
-            view[key] = graph[key][keep]
+            view[key] = graph[key].index_select(0, kept)
     previous = original_edge_mask(graph)
     if previous is None:
         view.edge_mask = keep
