@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from ..augment.base import Augmenter
 from ..nn import CSRGraph, StructureCache
 from ..nn.encoders import reuse_transforms
 
@@ -117,9 +118,13 @@ class TwoViewMethod(Method):
     view) and ``self.encoder``, and implement :meth:`contrast`.
     """
 
-    def encode_views(self, graph: Data, generator: torch.Generator | None = None) -> EncodedViews:
-        """Draw every view from ``generator`` and encode it (``[N, d]`` per view)."""
-        views = [augment(graph, generator) for augment in self.views]
+    def encode_views(self, graph: Data, generator: torch.Generator | None = None,
+                     augmenters: Sequence[Augmenter] | None = None) -> EncodedViews:
+        """Draw every view from ``generator`` and encode it (``[N, d]`` per view).
+
+        ``augmenters`` replaces ``self.views`` (gCooL gives each layer of a multiplex graph
+        its own pair, which caches that layer's drop probabilities)."""
+        views = [augment(graph, generator) for augment in (augmenters or self.views)]
         adjacencies = [self.adjacency(graph, view) for view in views]
         with reuse_transforms():  # views with unmasked features share their first x W
             embeddings = [self.encoder(view.x, adjacency)

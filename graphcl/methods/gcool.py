@@ -138,15 +138,6 @@ class GCooL(TwoViewMethod):
             raise ValueError(f"{what} has no edges, so DeCA has no communities to aggregate; "
                              "gCooL needs a graph with edges (check the dataset or the layer)")
 
-    def _project_views(self, graph: Data, views: Sequence[Compose],
-                       generator: torch.Generator | None) -> EncodedViews:
-        """Draw and encode ``views`` of ``graph``; the embeddings come back projected."""
-        drawn = [augment(graph, generator) for augment in views]
-        adjacencies = [self.adjacency(graph, view) for view in drawn]
-        embeddings = [self.encoder(view.x, adjacency)
-                      for view, adjacency in zip(drawn, adjacencies)]
-        return EncodedViews(drawn, adjacencies, self._project(embeddings))
-
     def _project(self, embeddings: Sequence[Tensor]) -> list[Tensor]:
         return [F.normalize(self.projection(z), dim=1) for z in embeddings]
 
@@ -213,8 +204,8 @@ class GCooL(TwoViewMethod):
         encoded = []
         for index, layer in enumerate(layers):
             self._check_graph(layer, f"layer {index} of the multiplex graph")
-            encoded.append(self._project_views(layer, self._layer_views(index), generator))
-        projected = [views.embeddings for views in encoded]
+            encoded.append(self.encode_views(layer, generator, self._layer_views(index)))
+        projected = [self._project(views.embeddings) for views in encoded]
         pairs = [(a, b) for a in range(len(layers)) for b in range(a + 1, len(layers))]
         node = torch.stack([self._node_loss(h1, h2) for h1, h2 in projected]).mean()
         cross_node = (torch.stack([
