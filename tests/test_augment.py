@@ -41,6 +41,20 @@ def test_seed_reproduces_views_exactly(graph):
     assert not (torch.equal(a.edge_index, c.edge_index) and torch.equal(a.x, c.x))
 
 
+def test_restrict_edges_keeps_edge_attributes_aligned_and_refuses_an_index(graph):
+    from graphcl.augment.base import restrict_edges
+
+    graph.edge_weight = torch.arange(120, dtype=torch.float)
+    keep = torch.rand(120, generator=torch.Generator().manual_seed(3)) > 0.5
+    view = restrict_edges(graph, keep)
+    assert torch.equal(view.edge_index, graph.edge_index[:, keep])
+    assert torch.equal(view.edge_weight, graph.edge_weight[keep])
+    with pytest.raises(ValueError, match="bool mask over the 120 edges"):
+        restrict_edges(graph, keep.nonzero().view(-1))  # an index, not a mask
+    with pytest.raises(ValueError, match="bool mask over the 120 edges"):
+        restrict_edges(graph, keep[:10])
+
+
 def test_composed_edge_masks_refer_to_the_original_edges(graph):
     gen = torch.Generator().manual_seed(2)
     view = Compose([EdgeDropping(0.3), EdgeDropping(0.3)])(graph, gen)

@@ -62,6 +62,9 @@ def restrict_edges(graph: Data, keep: Tensor) -> Data:
     Edge-aligned attributes (``edge_weight``, ``edge_attr``) are filtered alike, and
     ``edge_mask`` is composed so it stays a mask over the original graph's edges.
     """
+    if keep.dtype != torch.bool or keep.shape != (graph.edge_index.size(1),):
+        raise ValueError(f"keep must be a bool mask over the {graph.edge_index.size(1)} edges, "
+                         f"got {keep.dtype} of shape {tuple(keep.shape)}")
     view = shallow_copy(graph)
     # one nonzero, then index_select: a boolean index on dim 1 runs ~3× slower on the CPU
     kept = keep.nonzero().view(-1)
