@@ -288,9 +288,10 @@ class SparseAdjacency:
         self.csr = torch.sparse_csr_tensor(crow, col, value, (num_nodes, num_nodes),
                                            check_invariants=False)
         self._recipe = transpose_recipe
-        # A transpose points back to its original weakly: a strong pair would be a reference
-        # cycle, freed only by the cyclic collector, so every view's index arrays would
-        # linger and each new view would fault in fresh pages.
+        # A transpose points back to its original weakly: a strong pair is a reference cycle,
+        # freed only by the cyclic collector, so each step's index arrays outlived the step
+        # (gCooL on Photo: resident memory grew ~50 MB over four steps, with up to 8.6k page
+        # faults in a step; flat without the cycle).
         self._transpose: SparseAdjacency | None = None
         self._transpose_of = weakref.ref(transpose) if transpose is not None else None
 
