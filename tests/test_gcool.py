@@ -141,6 +141,14 @@ def test_multiplex_trains_and_fuses_layer_embeddings(small_graph):
     torch.testing.assert_close(z, (per_layer[0] + per_layer[1]) / 2)
     method.fusion = "concat"
     assert method.embed(trainer.graph).shape == (small_graph.num_nodes, 16)
+    # unit rows of the fused embedding, the same directions
+    method.fusion, method.normalize_embedding = "mean", True
+    unit = method.embed(trainer.graph)
+    torch.testing.assert_close(unit.norm(dim=1), torch.ones(small_graph.num_nodes))
+    torch.testing.assert_close(unit * z.norm(dim=1, keepdim=True), z)
+    # single-view graphs too
+    single = method.embed(small_graph)
+    torch.testing.assert_close(single.norm(dim=1), torch.ones(small_graph.num_nodes))
 
 
 def test_multiplex_errors(small_graph):
