@@ -2,7 +2,8 @@
 Learning", WWW 2022, arXiv 2110.14863, §4.2–4.3), without any N × N matrix.
 
 Both take soft community assignments ``R`` (``[N, K]``, rows on the simplex, e.g. a softmax
-of node-to-centre similarities) and see the graph only as an ``edge_index``.
+of node-to-centre similarities); DeCA sees the graph as an ``edge_index`` or as the view's
+0/1 sparse adjacency.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _check_assignments(assignments: Tensor) -> None:
 def deca_loss(assignments: Tensor, edges: Tensor | SparseAdjacency, lamda: float = 1.0) -> Tensor:
     """Dense Community Aggregation (DeCA), computed over the edges in O(E·K).
 
-    gCooL (Li, Jing, Tong, WWW 2022), Eqs. 5–8 as the official code computes them. With the
+    gCooL (Li, Jing, Tong, WWW 2022, §4.2), as the official code computes it. With the
     0/1 adjacency ``A`` of the view (``A[src, dst] = 1``), ``n = N``, ``m = n(n − 1)`` and
     ``F = Rᵀ A R`` (``K × K``)::
 
