@@ -467,8 +467,8 @@ def unit_adjacency(adjacency: SparseAdjacency, edge_index: Tensor) -> SparseAdja
     ``(s, t)`` into row ``t``).
 
     Raises:
-        ValueError: ``adjacency`` stores a different number of off-diagonal entries than
-            ``edge_index`` has edges between distinct nodes (it was built from other edges).
+        ValueError: ``adjacency`` stores a different number of these edges' entries than
+            ``edge_index`` has edges (it was built from other edges).
     """
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f"edge_index must be [2, E], got {tuple(edge_index.shape)}")
@@ -477,19 +477,22 @@ def unit_adjacency(adjacency: SparseAdjacency, edge_index: Tensor) -> SparseAdja
     has_loop = torch.zeros(num_nodes, dtype=torch.bool, device=edge_index.device)
     has_loop[edge_index[0, is_loop]] = True
 
-    def values(stored: SparseAdjacency) -> Tensor:
+    def edge_entries(stored: SparseAdjacency) -> Tensor:
+        """``[nnz]`` bool: the entry is an edge (off the diagonal, or a kept self-loop)."""
         source, target = stored.edge_index()
-        return ((source != target) | has_loop[target]).to(stored.dtype)
+        return (source != target) | has_loop.index_select(0, target)
 
-    unit = values(adjacency)
-    off_diagonal = int((adjacency.edge_index()[0] != adjacency.edge_index()[1]).sum())
-    expected = edge_index.size(1) - int(is_loop.sum())
-    if off_diagonal != expected:
-        raise ValueError(f"the adjacency stores {off_diagonal} edges between distinct nodes but "
-                         f"edge_index has {expected}: pass the adjacency built from these edges")
+    entries = edge_entries(adjacency)
+    # without duplicates every edge, self-loops included, is exactly one entry
+    stored = int(entries.count_nonzero())
+    if stored != edge_index.size(1):
+        raise ValueError(f"the adjacency stores {stored} entries of these edges but edge_index "
+                         f"has {edge_index.size(1)}: pass the adjacency built from these edges")
     transposed = adjacency.t()
-    result = SparseAdjacency(adjacency.crow, adjacency.col, unit, num_nodes, normalization="sum")
-    result._transpose = SparseAdjacency(transposed.crow, transposed.col, values(transposed),
+    result = SparseAdjacency(adjacency.crow, adjacency.col, entries.to(adjacency.dtype),
+                             num_nodes, normalization="sum")
+    result._transpose = SparseAdjacency(transposed.crow, transposed.col,
+                                        edge_entries(transposed).to(adjacency.dtype),
                                         num_nodes, transpose=result, normalization="sum")
     return result
 

@@ -84,7 +84,7 @@ def _csr_times_dense(csr: Tensor, dense: Tensor) -> Tensor:
         return csr_matmul(csr, dense.contiguous())
     out = dense.new_empty(csr.size(0), d)
     for start in range(0, d, width):
-        out[:, start:start + width] = torch.sparse.mm(csr, dense[:, start:start + width].contiguous())
+        out[:, start:start + width] = csr_matmul(csr, dense[:, start:start + width].contiguous())
     return out
 
 
