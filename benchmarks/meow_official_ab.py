@@ -1,7 +1,8 @@
 """MEOW epoch time, ours against the official code, epochs alternating in one process.
 
     python benchmarks/meow_official_ab.py --official-dir /tmp/official_meow/code_meow \\
-        [--dataset acm] [--epochs 12] [--warmup 2] [--threads 2] [--kmeans-backend torch]
+        [--dataset acm] [--epochs 12] [--warmup 2] [--threads 2] [--kmeans-backend torch] \\
+        [--tag _s19]
 
 The official ``code_meow`` (jianxiangyu/MEOW, patched only to run on the CPU: faiss
 ``IndexFlatIP``, ``.cuda()`` → CPU, ``np.float`` → ``np.float64``; not part of graphcl) is
@@ -11,7 +12,7 @@ epoch is zero_grad + forward (k-means included) + backward + step on both sides.
 machine's speed drifts by up to 25% between minutes (shared host), so only epochs taken next
 to each other are compared: the record holds both medians and the median of the per-epoch
 ratios. Needs faiss-cpu (the official k-means) in this environment.
-Result: ``benchmarks/results/meow_official_ab_<dataset>[_<backend>].json``.
+Result: ``benchmarks/results/meow_official_ab_<dataset>[_<backend>][<tag>].json``.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kmeans-backend", default=None, choices=["torch", "faiss"])
+    parser.add_argument("--tag", default="", help="suffix of the result file name (one per "
+                        "machine or session, so a new host does not overwrite an older record)")
     args = parser.parse_args(argv)
     if not (args.official_dir / "main.py").is_file():
         parser.error(f"{args.official_dir} has no main.py: point --official-dir at the "
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = f"_{args.kmeans_backend}" if args.kmeans_backend else ""
     name = GRAPHCL_NAMES.get(args.dataset, args.dataset)
-    (RESULTS / f"meow_official_ab_{name}{suffix}.json").write_text(
+    (RESULTS / f"meow_official_ab_{name}{suffix}{args.tag}.json").write_text(
         json.dumps(record, indent=2))
     print(f"meow {args.dataset} ({backend} k-means): ours {record['seconds_per_epoch']:.3f} s, "
           f"official {record['official_seconds_per_epoch']:.3f} s per epoch: "
