@@ -149,8 +149,12 @@ def test_gaussian_sketch_equals_the_explicit_matrix_and_its_gradient(keep_bytes)
     weight = torch.randn(k, 3, dtype=torch.float64)
     (grad,) = torch.autograd.grad((out * weight).sum(), h)
     assert torch.allclose(grad, P.t() @ weight)
-    assert torch.equal(gaussian_sketch(h, k, seed, chunk_rows=5), out)  # the seed fixes P
-    assert not torch.equal(gaussian_sketch(h, k, seed + 1, chunk_rows=5), out)
+    # the seed fixes P: bit-equal within one mode; across modes the products run in other
+    # row blocks, which BLAS may round differently (MKL does on AMD EPYC)
+    assert torch.equal(gaussian_sketch(h, k, seed, chunk_rows=5, keep_bytes=keep_bytes), out)
+    other_mode = gaussian_sketch(h, k, seed, chunk_rows=5, keep_bytes=(1 << 20) - keep_bytes)
+    assert torch.allclose(other_mode, out, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(gaussian_sketch(h, k, seed + 1, chunk_rows=5), out)
     # covariance preserved in expectation: E[PᵀP] = I
     big = gaussian_sketch(torch.eye(50, dtype=torch.float64), 4000, 1, chunk_rows=512)
     assert torch.allclose(big.t() @ big, torch.eye(50, dtype=torch.float64), atol=0.1)
