@@ -18,7 +18,7 @@ assignment products of N×K×d, 2·N·K·d flops each, for every granularity K).
 loss computes forward and gradients in one pass (3·2·N²·d flops) plus the pair-weight MLP's
 N²·h hidden units, one sigmoid each, at the measured in-place sigmoid rate. The sparse
 products of the GCN are left out of the floor (they are memory-bound, not flop-bound).
-Results: ``benchmarks/results/meow_speed_<method>_<dataset>.json``.
+Results: ``benchmarks/results/meow_speed_<method>_<dataset>[_<backend>][<tag>].json``.
 """
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kmeans-backend", default=None, choices=["torch", "faiss"],
                         help="MEOW's k-means backend (default: the preset's, torch); the "
                              "result file gets a _<backend> suffix when given")
+    parser.add_argument("--tag", default="", help="suffix of the result file name (one per "
+                        "machine or session, so a new host does not overwrite an older record)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     record["official_peak_memory_mb"] = args.official_rss_mb
             RESULTS.mkdir(parents=True, exist_ok=True)
             suffix = f"_{args.kmeans_backend}" if args.kmeans_backend and method == "meow" else ""
-            path = RESULTS / f"meow_speed_{method}_{dataset}{suffix}.json"
+            path = RESULTS / f"meow_speed_{method}_{dataset}{suffix}{args.tag}.json"
             path.write_text(json.dumps(record, indent=2))
             extra = ""
             if "official_seconds_per_epoch" in record:
