@@ -9,8 +9,9 @@ Reads ``results/reproduce_pot-BASE_DATASET_PROTOCOL[POT_TAG].json`` and
 ``results/reproduce_BASE-potbase_DATASET_PROTOCOL.json`` and pairs them by seed (the seeds both
 hold); reports per metric the mean ± std of each arm, the mean paired difference with its 95 %
 t interval, the paired t-test and the Wilcoxon signed-rank p-values; writes
-``results/pot_compare_BASE_DATASET_PROTOCOL[POT_TAG].json``. ``--pot-tag`` names another POT
-run of the same preset, e.g. one κ of ``pot_kappa.py``.
+``results/pot_compare_BASE_DATASET_PROTOCOL[POT_TAG].json`` (with each arm's per-seed values)
+and, when matplotlib is installed, the paired plot ``...[POT_TAG].png`` (one line per seed).
+``--pot-tag`` names another POT run of the same preset, e.g. one κ of ``pot_kappa.py``.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def compare(base: str, dataset: str, protocol: str, pot_tag: str = "") -> dict:
         n = len(diff)
         half = (stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         out["metrics"][metric] = {
-            "with_pot": {"mean": float(a.mean()), "std": float(a.std())},
-            "without_pot": {"mean": float(b.mean()), "std": float(b.std())},
+            "with_pot": {"mean": float(a.mean()), "std": float(a.std()),
+                         "values": a.tolist()},
+            "without_pot": {"mean": float(b.mean()), "std": float(b.std()),
+                            "values": b.tolist()},
             "difference": {"mean": float(diff.mean()), "ci95": [float(diff.mean() - half),
                                                                  float(diff.mean() + half)]},
             "paired_t_p": float(stats.ttest_rel(a, b).pvalue) if n > 1 else float("nan"),
@@ -73,6 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     record = compare(args.base, args.dataset, args.protocol, args.pot_tag)
     path = RESULTS / f"pot_compare_{args.base}_{args.dataset}_{args.protocol}{args.pot_tag}.json"
     path.write_text(json.dumps(record, indent=2))
+    try:
+        from graphcl.viz import plot_paired_arms
+
+        figure = plot_paired_arms(
+            {metric: (m["without_pot"]["values"], m["with_pot"]["values"])
+             for metric, m in record["metrics"].items()},
+            path.with_suffix(".png"), arms=(args.base, f"{args.base}+POT"),
+            title=f"{args.dataset}, {args.protocol} protocol{args.pot_tag}: each line one seed")
+        print(f"plotted {figure}")
+    except ImportError as error:
+        print(f"no plot ({error})")
     for metric, m in record["metrics"].items():
         d = m["difference"]
         print(f"{metric}: {args.base} {m['without_pot']['mean']:.2f} ± {m['without_pot']['std']:.2f}"

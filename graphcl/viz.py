@@ -10,8 +10,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["plot_compactness_histogram", "plot_curves", "plot_evaluations", "plot_speed_results",
-           "plot_training_log"]
+__all__ = ["plot_compactness_histogram", "plot_curves", "plot_evaluations", "plot_paired_arms",
+           "plot_speed_results", "plot_training_log"]
 
 
 def _pyplot():
@@ -141,6 +141,58 @@ def plot_compactness_histogram(scores: Sequence, out_png: str | Path,
     ax.set_ylabel("nodes")
     ax.set_title(title)
     ax.legend()
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_paired_arms(panels: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                     out_png: str | Path, arms: tuple[str, str] = ("without", "with"),
+                     title: str | None = None) -> Path:
+    """A paired comparison, one panel per metric: each seed is a line from its value under
+    the first arm to its value under the second (green where the second is higher, red where
+    lower, grey when equal), and each arm's mean is drawn with its 95 % t interval.
+
+    Args:
+        panels: ``metric -> (first_arm_values, second_arm_values)``, paired by position
+            (``[n]`` each, the same seeds in the same order).
+        out_png: where to write the figure.
+        arms: the two arms' names, as the x-axis labels.
+        title: the figure's title.
+
+    Returns:
+        The path written.
+    """
+    import numpy as np
+    from scipy import stats
+
+    if not panels:
+        raise ValueError("nothing to plot: give at least one metric")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    for ax, (metric, (first, second)) in zip(axes[0], panels.items()):
+        a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+        if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+            raise ValueError(f"{metric}: the two arms need equally many paired values, got "
+                             f"{a.shape} and {b.shape}")
+        for x0, x1 in zip(a, b):
+            color = "tab:green" if x1 > x0 else "tab:red" if x1 < x0 else "grey"
+            ax.plot([0, 1], [x0, x1], color=color, alpha=0.6, marker="o", markersize=3)
+        for position, values in ((0, a), (1, b)):
+            half = (stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1)
+                    / np.sqrt(values.size)) if values.size > 1 else 0.0
+            ax.errorbar(position + (-0.12 if position == 0 else 0.12), values.mean(), yerr=half,
+                        color="black", marker="s", capsize=4)
+        diff = b - a
+        ax.set_title(f"{metric}: {diff.mean():+.2f} (n = {diff.size})", fontsize="medium")
+        ax.set_xticks([0, 1], list(arms))
+        ax.set_xlim(-0.4, 1.4)
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)

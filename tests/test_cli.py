@@ -115,6 +115,20 @@ def test_speed_plot_from_records(tmp_path):
     assert out.stat().st_size > 1000
 
 
+def test_paired_plot_draws_and_refuses_unpaired_arms(tmp_path):
+    pytest.importorskip("matplotlib")
+    from graphcl.viz import plot_paired_arms
+    out = plot_paired_arms({"micro_f1": ([80.0, 81.0, 79.5], [80.5, 80.0, 79.5]),
+                            "macro_f1": ([78.0, 79.0, 77.0], [79.0, 79.5, 78.0])},
+                           tmp_path / "sub" / "paired.png", arms=("grace", "grace+POT"))
+    assert out == tmp_path / "sub" / "paired.png" and out.stat().st_size > 1000
+    with pytest.raises(ValueError, match="equally many paired values"):
+        plot_paired_arms({"micro_f1": ([80.0, 81.0], [80.5])}, tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="at least one metric"):
+        plot_paired_arms({}, tmp_path / "none.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_matmul_precision_applies_to_training_only(tmp_path, monkeypatch):
     from graphcl import train as train_module
     from graphcl.config import load_config

@@ -192,6 +192,9 @@ def test_pot_compare_pairs_the_seeds_both_runs_hold(tmp_path):
     assert out["seeds"] == [3, 1, 2]
     difference = out["metrics"]["micro_f1"]["difference"]
     assert difference["mean"] == pytest.approx((2.0 + 1.0 + 0.5) / 3)
+    # the per-seed values are kept in the pairing order (seed 3, 1, 2 on both sides)
+    assert out["metrics"]["micro_f1"]["with_pot"]["values"] == [83.0, 81.0, 82.5]
+    assert out["metrics"]["micro_f1"]["without_pot"]["values"] == [81.0, 80.0, 82.0]
     (tmp_path / "reproduce_costa-potbase_cora_clean.json").write_text(
         json.dumps(record([7, 8], [80.0, 82.0])))
     with pytest.raises(ValueError, match="share no seed"):
