@@ -25,6 +25,17 @@ def _pyplot():
     return plt
 
 
+def _save(fig, out_png: str | Path) -> Path:
+    """Lay out, write (creating the folder) and close ``fig``; returns the path written."""
+    plt = _pyplot()
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 def _plot_csv_columns(csv_path: str | Path, out_png: str | Path, skip: tuple[str, ...],
                       ylabel: str, **line_style) -> Path:
     """One line per column of ``csv_path`` (except ``epoch`` and ``skip``) against the epoch;
@@ -58,10 +69,7 @@ def plot_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
         ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return Path(out_png)
+    return _save(fig, out_png)
 
 
 def plot_training_log(log_csv: str | Path, out_png: str | Path) -> Path:
@@ -116,10 +124,7 @@ def plot_speed_results(result_files: Sequence[str | Path], out_png: str | Path) 
     ax.set_yscale("log")
     ax.set_ylabel("seconds per epoch (log)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return Path(out_png)
+    return _save(fig, out_png)
 
 
 def plot_compactness_histogram(scores: Sequence, out_png: str | Path,
@@ -141,12 +146,7 @@ def plot_compactness_histogram(scores: Sequence, out_png: str | Path,
     ax.set_ylabel("nodes")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_paired_arms(panels: Mapping[str, tuple[Sequence[float], Sequence[float]]],
@@ -193,9 +193,4 @@ def plot_paired_arms(panels: Mapping[str, tuple[Sequence[float], Sequence[float]
         ax.grid(alpha=0.3, axis="y")
     if title:
         fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
