@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from graphcl.eval import t_interval_halfwidth
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -50,7 +52,7 @@ def compare(base: str, dataset: str, protocol: str, pot_tag: str = "") -> dict:
                         for seed in seeds])
         diff = a - b
         n = len(diff)
-        half = (stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        half = t_interval_halfwidth(diff)
         out["metrics"][metric] = {
             "with_pot": {"mean": float(a.mean()), "std": float(a.std()),
                          "values": a.tolist()},

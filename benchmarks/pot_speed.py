@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
+    from graphcl.methods.costa import COSTA
     from graphcl.train import flush_denormals
 
     # as training does (Trainer.fit): subnormal bounds and weights otherwise cost 10-100x
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     base_method = runs["base"][1]
     d = base_method.projection.fc2.out_features
     # rows the base loss contrasts: COSTA sketches the N nodes down to k = ⌊ratio·N⌋ rows
-    contrasted = max(1, int(base_method.ratio * n)) if hasattr(base_method, "ratio") else n
+    contrasted = base_method.sketch_rows(n) if isinstance(base_method, COSTA) else n
     rate = matmul_rate()
     floor = 4 * (2 * contrasted) ** 2 * d / rate
     memory = {v: peak_memory(args.dataset, args.base, v, max(3, min(args.epochs, 5)))

@@ -167,7 +167,8 @@ def plot_paired_arms(panels: Mapping[str, tuple[Sequence[float], Sequence[float]
         The path written.
     """
     import numpy as np
-    from scipy import stats
+
+    from .eval.metrics import t_interval_halfwidth
 
     if not panels:
         raise ValueError("nothing to plot: give at least one metric")
@@ -182,8 +183,7 @@ def plot_paired_arms(panels: Mapping[str, tuple[Sequence[float], Sequence[float]
             color = "tab:green" if x1 > x0 else "tab:red" if x1 < x0 else "grey"
             ax.plot([0, 1], [x0, x1], color=color, alpha=0.6, marker="o", markersize=3)
         for position, values in ((0, a), (1, b)):
-            half = (stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1)
-                    / np.sqrt(values.size)) if values.size > 1 else 0.0
+            half = t_interval_halfwidth(values) if values.size > 1 else 0.0
             ax.errorbar(position + (-0.12 if position == 0 else 0.12), values.mean(), yerr=half,
                         color="black", marker="s", capsize=4)
         diff = b - a

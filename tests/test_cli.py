@@ -147,3 +147,13 @@ def test_matmul_precision_applies_to_training_only(tmp_path, monkeypatch):
     config["train"]["matmul_precision"] = "low"
     with pytest.raises(ValueError, match="matmul_precision must be one of highest, high, medium"):
         train_module.train_from_config(config, progress=False, evaluate=False)
+
+
+def test_t_interval_halfwidth_against_a_hand_computed_case():
+    from graphcl.eval import t_interval_halfwidth
+    # values 1, 2, 3: mean 2, s = 1, n = 3, t_{0.975, 2} = 4.302652729...
+    assert t_interval_halfwidth([1.0, 2.0, 3.0]) == pytest.approx(4.302652729749464 / 3 ** 0.5)
+    assert t_interval_halfwidth([1.0, 2.0, 3.0], level=0.9) == pytest.approx(2.919985580 / 3 ** 0.5)
+    assert t_interval_halfwidth([5.0]) != t_interval_halfwidth([5.0])  # NaN: no spread
+    with pytest.raises(ValueError, match="level"):
+        t_interval_halfwidth([1.0, 2.0], level=1.5)

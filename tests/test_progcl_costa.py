@@ -181,3 +181,9 @@ def test_costa_trains_and_takes_pot():
     assert torch.isfinite(pot.loss(graph, torch.Generator().manual_seed(0)).total)
     with pytest.raises(ValueError, match="ratio"):
         COSTA(8, ratio=0.0)
+
+
+def test_costa_sketch_rows_is_the_floor_of_ratio_times_n_and_at_least_one():
+    model = COSTA(8, hidden=4, proj_hidden=4, ratio=0.5)
+    assert model.sketch_rows(2708) == 1354 and model.sketch_rows(7) == 3
+    assert COSTA(8, hidden=4, proj_hidden=4, ratio=0.01).sketch_rows(50) == 1

@@ -19,7 +19,13 @@ from graphcl.eval.hetero import (
     roc_auc_ovr,
     similarity_at_k,
 )
-from graphcl.eval.metrics import METRIC_NAMES, EvalResult, classification_metrics, summarize
+from graphcl.eval.metrics import (
+    METRIC_NAMES,
+    EvalResult,
+    classification_metrics,
+    summarize,
+    t_interval_halfwidth,
+)
 from graphcl.eval.probe import SELECTIONS, linear_probe
 from graphcl.eval.protocols import (
     PROTOCOLS,
@@ -57,4 +63,5 @@ __all__ = [
     "roc_auc_ovr",
     "similarity_at_k",
     "summarize",
+    "t_interval_halfwidth",
 ]

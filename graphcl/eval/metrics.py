@@ -114,6 +114,25 @@ def _classification_metrics_torch(
     return {"micro_f1": accuracy, "macro_f1": 100.0 * float(f1.mean()), "accuracy": accuracy}
 
 
+def t_interval_halfwidth(values: Sequence[float], level: float = 0.95) -> float:
+    """Half-width of the Student-t confidence interval of the mean of ``values`` (``[n]``):
+    ``t_{(1+level)/2, n−1} · s / √n`` with the sample standard deviation ``s`` (``ddof=1``).
+    NaN for fewer than two values (no spread to estimate).
+
+    For paired runs pass the per-pair differences: the interval of the mean difference."""
+    from scipy import stats
+
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {array.shape}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    n = array.size
+    if n < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.5 + level / 2, n - 1) * array.std(ddof=1) / np.sqrt(n))
+
+
 def summarize(runs: Sequence[Mapping[str, float]]) -> dict[str, dict[str, Any]]:
     """Mean, population standard deviation and raw values of each metric over runs.
 

@@ -123,9 +123,13 @@ class COSTA(GRACE):
         self.objective = InfoNCELoss(tau=tau, symmetric=True, block_size=block_size)
         self.ratio = float(ratio)
 
+    def sketch_rows(self, num_nodes: int) -> int:
+        """``k = ⌊ratio·N⌋`` (at least 1): the rows of the sketch, which the loss contrasts."""
+        return max(1, int(self.ratio * num_nodes))
+
     def contrast(self, graph: Data, encoded: EncodedViews) -> LossOutput:
         z1, z2 = encoded.embeddings
-        k = max(1, int(self.ratio * z1.size(0)))
+        k = self.sketch_rows(z1.size(0))
         seed = int(torch.randint(0, 2**31 - 1, (1,)))
         # one sketch for both views, drawn once: P [z1 | z2]
         sketched = gaussian_sketch(torch.cat([z1, z2], dim=1), k, seed)
