@@ -313,3 +313,59 @@ def test_official_multiplex_data_writes_dmgi_layout(tmp_path):
     assert out["train_idx"].tolist() == [[0]] and out["test_idx"].tolist() == [[2, 3]]
     assert np.array_equal(out["feature"], np.arange(8.0).reshape(4, 2))
     assert module.main(["--source", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "x")]) == 1
+
+
+def _load_benchmark(name):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# prints what the official POT-GCL GRACE/train.py prints per epoch, with known timings, and
+# allocates ~40 MB more when --use_pot is given (as its dense bounds would)
+FAKE_OFFICIAL_TRAIN = '''
+import sys
+args = sys.argv[1:]
+epochs = int(args[args.index("--num_epochs") + 1])
+pot = "--use_pot" in args
+held = bytearray(40 * 2**20) if pot else b""
+if pot:
+    held[::4096] = b"x" * len(held[::4096])
+print(args)
+for epoch in range(1, epochs + 1):
+    seconds = (2.0 if pot else 0.5) * (5 if epoch == 1 else 1) + epoch / 1000
+    print(f"(T) | Epoch={epoch:03d}, loss=6.0582, this epoch {seconds:.4f}, total 0")
+print("=== Final ===")
+'''
+
+
+def test_pot_official_speed_maps_the_preset_and_reads_the_official_log(tmp_path, monkeypatch):
+    module = _load_benchmark("pot_official_speed")
+    photo = module.official_arguments("amazon-photo", 7, True, "r.csv")
+    assert photo == ["--dataset", "Photo", "--drop_1", "0.3", "--drop_2", "0.5", "--tau", "0.2",
+                     "--num_epochs", "7", "--save_file", "r.csv", "--use_pot", "--kappa", "0.4"]
+    cora = module.official_arguments("cora", 3, False, "r.csv")
+    assert cora[:8] == ["--dataset", "Cora", "--drop_1", "0.4", "--drop_2", "0.3", "--tau", "0.9"]
+    assert "--use_pot" not in cora
+    times, peak = module.parse_official_log(
+        "noise\n(T) | Epoch=001, loss=6.0582, this epoch 36.7314, total 36.7314\n"
+        "(T) | Epoch=002, loss=nan, this epoch 1.5, total 38.2\nGRAPHCL_VMHWM_MB 812.5\n")
+    assert times == [36.7314, 1.5] and peak == 812.5
+
+    official = tmp_path / "GRACE"
+    official.mkdir()
+    (official / "train.py").write_text(FAKE_OFFICIAL_TRAIN)
+    env = dict(os.environ)
+    base, base_peak = module.time_official(official, "cora", 4, False, env)
+    pot, pot_peak = module.time_official(official, "cora", 4, True, env)
+    assert base == pytest.approx([2.501, 0.502, 0.503, 0.504])
+    assert pot == pytest.approx([10.001, 2.002, 2.003, 2.004])
+    assert pot_peak > base_peak + 30  # the wrapper reads each process's own peak
+    with pytest.raises(SystemExit, match="2 of 4 epochs"):
+        (official / "train.py").write_text(FAKE_OFFICIAL_TRAIN.replace(
+            "range(1, epochs + 1)", "range(1, 3)"))
+        module.time_official(official, "cora", 4, False, env)
+    with pytest.raises(SystemExit, match="no train.py"):
+        module.time_official(tmp_path, "cora", 4, False, env)
