@@ -1,5 +1,6 @@
 """Shared fixtures: a small graph and the dataset root of this machine."""
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -9,6 +10,20 @@ import torch
 from graphcl.data import contextual_sbm
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark("pot_compare")``: a fresh copy of ``benchmarks/pot_compare.py`` as a
+    module (the scripts are not a package; each test gets its own, to patch freely)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_under_test",
+                                                      BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(scope="session")

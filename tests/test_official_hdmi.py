@@ -4,7 +4,6 @@ its interface (``models.hdmi.HDMI`` / ``modeler``, ``evaluate.evaluate``) plays 
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -61,7 +60,7 @@ def evaluate(embeds, idx_train, idx_val, idx_test, labels, isTest=True):
 
 
 @pytest.fixture()
-def runner(tmp_path, monkeypatch):
+def runner(tmp_path, monkeypatch, load_benchmark):
     official = tmp_path / "official"
     (official / "models").mkdir(parents=True)
     (official / "data").mkdir()
@@ -69,10 +68,7 @@ def runner(tmp_path, monkeypatch):
     (official / "models" / "hdmi.py").write_text(STAND_IN_MODELS)
     (official / "evaluate.py").write_text(STAND_IN_EVALUATE)
     (official / "data" / "imdb.pkl").write_bytes(b"")
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "official_hdmi.py"
-    spec = importlib.util.spec_from_file_location("official_hdmi_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("official_hdmi")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     monkeypatch.chdir(tmp_path)  # the runner changes into the official directory
     monkeypatch.setattr(sys, "path", list(sys.path))

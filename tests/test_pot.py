@@ -412,16 +412,10 @@ def test_pot_protocol_swaps_planetoid_validation_and_test():
     assert honest.metrics["micro_f1"]["mean"] == plain.metrics["micro_f1"]["mean"]
 
 
-def test_reproduce_without_pot_keeps_everything_but_the_pot_term():
-    import importlib.util
-    from pathlib import Path
-
+def test_reproduce_without_pot_keeps_everything_but_the_pot_term(load_benchmark):
     from graphcl.config import load_config
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
-    spec = importlib.util.spec_from_file_location("reproduce", path)
-    reproduce = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reproduce)
+    reproduce = load_benchmark("reproduce")
     config = load_config("pot-grace", "cora")
     base = reproduce.without_pot(config)
     assert base["method"] == "grace" and "kappa" not in base["model"]

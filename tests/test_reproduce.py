@@ -1,19 +1,14 @@
 """benchmarks/reproduce.py: per-seed records, reused with --resume only for the same run."""
 
-import importlib.util
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture()
-def reproduce(tmp_path, monkeypatch):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
-    spec = importlib.util.spec_from_file_location("reproduce_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def reproduce(tmp_path, monkeypatch, load_benchmark):
+    module = load_benchmark("reproduce")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     return module
 
@@ -113,11 +108,8 @@ def test_an_empty_data_section_keeps_the_fingerprint(reproduce):
 
 
 def test_pot_kappa_grid_resumes_through_reproduce_and_picks_kappa_on_validation(
-        tmp_path, monkeypatch):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pot_kappa.py"
-    spec = importlib.util.spec_from_file_location("pot_kappa_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+        tmp_path, monkeypatch, load_benchmark):
+    module = load_benchmark("pot_kappa")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     calls = []
 
@@ -143,11 +135,9 @@ def test_pot_kappa_grid_resumes_through_reproduce_and_picks_kappa_on_validation(
     assert calls == []  # both records hold the seeds and validation scores: reused
 
 
-def test_official_gcool_log_is_parsed_into_last_and_best_printed_evaluations(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "official_gcool_log.py"
-    spec = importlib.util.spec_from_file_location("official_gcool_log_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_official_gcool_log_is_parsed_into_last_and_best_printed_evaluations(
+        tmp_path, load_benchmark):
+    module = load_benchmark("official_gcool_log")
     block = "================ Test epoch: {:04d} ================\nMicro-F1 = {}\nMacro-F1 = {}\n\n"
     log = ("Random seed set to be: 39789\nTraining epoch: 0000, loss = 6.6\n"
            + block.format(0, 0.44, 0.26) + block.format(100, 0.91, 0.895)
@@ -172,11 +162,8 @@ def test_official_gcool_log_is_parsed_into_last_and_best_printed_evaluations(tmp
     assert record["peak_memory_mb"] == pytest.approx(2000.0)
 
 
-def test_pot_compare_pairs_the_seeds_both_runs_hold(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pot_compare.py"
-    spec = importlib.util.spec_from_file_location("pot_compare_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_pot_compare_pairs_the_seeds_both_runs_hold(tmp_path, load_benchmark):
+    module = load_benchmark("pot_compare")
     module.RESULTS = tmp_path
 
     def record(seeds, micro):
@@ -201,11 +188,8 @@ def test_pot_compare_pairs_the_seeds_both_runs_hold(tmp_path):
         module.compare("costa", "cora", "clean", "_kappa0.1")
 
 
-def test_official_meow_log_is_parsed_into_our_metric_names(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "official_meow_log.py"
-    spec = importlib.util.spec_from_file_location("official_meow_log_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_official_meow_log_is_parsed_into_our_metric_names(tmp_path, load_benchmark):
+    module = load_benchmark("official_meow_log")
     test = ("\t[Test Classification] Macro-F1_mean: {} var: 0.61  Micro-F1_mean: {} var: 0.63 "
             "auc: {} var: 0.48\n")
     log = ("Epoch: 0\ntotal loss: 17.3\nEpoch: 1\nEarly stopping!\n"
@@ -230,11 +214,8 @@ def test_official_meow_log_is_parsed_into_our_metric_names(tmp_path):
     assert record["seeds"] == [2] and record["epochs_run"] == [2]
 
 
-def test_gcool_side_by_side_times_the_official_training_loop_only(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gcool_side_by_side.py"
-    spec = importlib.util.spec_from_file_location("gcool_side_by_side_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_gcool_side_by_side_times_the_official_training_loop_only(tmp_path, load_benchmark):
+    module = load_benchmark("gcool_side_by_side")
     # the shape of lblaoke/gCooL's main.py: setup under __main__, then its training loop
     (tmp_path / "main.py").write_text(
         "import argparse\nimport torch\nfrom time import time\n\n"
@@ -262,12 +243,9 @@ def test_gcool_side_by_side_times_the_official_training_loop_only(tmp_path):
         module.write_official_harness(tmp_path / "missing")
 
 
-def test_plot_gcool_curves_draws_official_and_periodic_evaluations(tmp_path):
+def test_plot_gcool_curves_draws_official_and_periodic_evaluations(tmp_path, load_benchmark):
     pytest.importorskip("matplotlib")
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "plot_gcool_curves.py"
-    spec = importlib.util.spec_from_file_location("plot_gcool_curves_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("plot_gcool_curves")
     official = {"dataset": "amazon-photo", "printed_evaluations": [
         {"epoch": 0, "micro_f1": 44.5, "macro_f1": 26.5},
         {"epoch": 100, "micro_f1": 78.2, "macro_f1": 71.8}]}
@@ -286,15 +264,12 @@ def test_plot_gcool_curves_draws_official_and_periodic_evaluations(tmp_path):
         module.our_curve({"periodic_evaluations": []}, "micro_f1")
 
 
-def test_official_multiplex_data_writes_dmgi_layout(tmp_path):
+def test_official_multiplex_data_writes_dmgi_layout(tmp_path, load_benchmark):
     import pickle
 
     import numpy as np
     import scipy.sparse as sp
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "official_multiplex_data.py"
-    spec = importlib.util.spec_from_file_location("official_multiplex_data_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("official_multiplex_data")
     raw = {"feats": sp.lil_matrix(np.arange(8.0).reshape(4, 2)),
            "adjs": {"MDM": ([0, 1], [1, 2]), "MAM": ([3], [0])},
            "labels": np.array([5, 7, 5, 9]),
@@ -315,13 +290,6 @@ def test_official_multiplex_data_writes_dmgi_layout(tmp_path):
     assert module.main(["--source", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "x")]) == 1
 
 
-def _load_benchmark(name):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 # prints what the official POT-GCL GRACE/train.py prints per epoch, with known timings, and
 # allocates ~40 MB more when --use_pot is given (as its dense bounds would)
@@ -341,8 +309,8 @@ print("=== Final ===")
 '''
 
 
-def test_pot_official_speed_maps_the_preset_and_reads_the_official_log(tmp_path, monkeypatch):
-    module = _load_benchmark("pot_official_speed")
+def test_pot_official_speed_maps_the_preset_and_reads_the_official_log(tmp_path, load_benchmark):
+    module = load_benchmark("pot_official_speed")
     photo = module.official_arguments("amazon-photo", 7, True, "r.csv")
     assert photo == ["--dataset", "Photo", "--drop_1", "0.3", "--drop_2", "0.5", "--tau", "0.2",
                      "--num_epochs", "7", "--save_file", "r.csv", "--use_pot", "--kappa", "0.4"]
