@@ -321,6 +321,10 @@ def test_heco_clear_errors():
              positives="built", num_positives=2).loss(unlinked)
     with pytest.raises(TypeError, match="HeteroData"):
         tiny_heco().loss(graph["paper"])
+    no_target = HeteroData()
+    no_target["author"].x = graph["author"].x
+    with pytest.raises(ValueError, match="no node type 'paper'.*'author'"):
+        tiny_heco().loss(no_target)
     with pytest.raises(TypeError, match="dict"):
         HeCo(6, metapaths=[PAP], sample_rates={"author": 1})
     with pytest.raises(ValueError, match="num_positives"):

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from test_heco import PAP, PSP, tiny_graph
+from torch_geometric.data import HeteroData
 
 from graphcl.config import load_config
 from graphcl.losses import cluster_concentration, spherical_kmeans
@@ -260,6 +261,10 @@ def test_clear_errors():
         method.loss(graph)
     with pytest.raises(TypeError, match="HeteroData"):
         MEOW(graph.num_features, [PAP]).loss(graph["paper"])
+    no_target = HeteroData()
+    no_target["author"].x = graph["author"].x
+    with pytest.raises(ValueError, match="no node type 'paper'.*'author'"):
+        MEOW(graph.num_features, [PAP]).loss(no_target)
     too_many, _ = tiny_meow(num_clusters=[50])
     with pytest.raises(ValueError, match="exceeds"):
         too_many.loss(graph)

@@ -121,6 +121,16 @@ def input_widths(in_channels: Mapping[str, int], types: Sequence[str],
     return widths
 
 
+def check_target_graph(graph, target: str, method: str) -> None:
+    """A clear error unless ``graph`` is a ``HeteroData`` with the node type ``target``."""
+    if not isinstance(graph, HeteroData):
+        raise TypeError(f"{method} trains on a torch_geometric.data.HeteroData, got "
+                        f"{type(graph).__name__}")
+    if target not in graph.node_types:
+        raise ValueError(f"the graph has no node type {target!r} (the meta-paths' target); "
+                         f"its node types are {graph.node_types}")
+
+
 def typed_features(graph: HeteroData, node_type: str, width: int, one_hot: bool,
                    row_normalize: bool) -> Tensor:
     """The input features of one node type: a sparse one-hot identity ``[N_t, N_t]`` when
@@ -271,12 +281,7 @@ class HeCo(Method):
 
     def prepare(self, graph: HeteroData) -> HeCoInputs:
         """The graph-derived inputs (:class:`HeCoInputs`), built once per graph."""
-        if not isinstance(graph, HeteroData):
-            raise TypeError(f"HeCo trains on a torch_geometric.data.HeteroData, got "
-                            f"{type(graph).__name__}")
-        if self.target not in graph.node_types:
-            raise ValueError(f"the graph has no node type {self.target!r} (the meta-paths' "
-                             f"target); its node types are {graph.node_types}")
+        check_target_graph(graph, self.target, type(self).__name__)
         dtype = self.head[0].weight.dtype
         key = (*(graph[e].edge_index for e in graph.edge_types),
                *(graph[t].get("x") for t in self.input_types if t in graph.node_types),

@@ -72,7 +72,7 @@ from ..nn import (
 )
 from ..nn.features import is_sparse_features
 from .base import LossOutput, Method, register_method
-from .heco import _DTYPES, _row_normalize, input_widths, typed_features
+from .heco import _DTYPES, _row_normalize, check_target_graph, input_widths, typed_features
 
 __all__ = ["MEOW", "AdaMEOW", "MEOWInputs"]
 
@@ -315,12 +315,7 @@ class MEOW(Method):
 
     def prepare(self, graph: HeteroData) -> MEOWInputs:
         """The graph-derived inputs (:class:`MEOWInputs`), built once per graph."""
-        if not isinstance(graph, HeteroData):
-            raise TypeError(f"{type(self).__name__} trains on a torch_geometric.data.HeteroData, "
-                            f"got {type(graph).__name__}")
-        if self.target not in graph.node_types:
-            raise ValueError(f"the graph has no node type {self.target!r} (the meta-paths' "
-                             f"target); its node types are {graph.node_types}")
+        check_target_graph(graph, self.target, type(self).__name__)
         dtype = self.head.weight.dtype
         key = (*(graph[e].edge_index for e in graph.edge_types),
                *(graph[t].get("x") for t in self.input_types if t in graph.node_types),
