@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+import torch
 
 
 @pytest.fixture()
@@ -337,3 +338,38 @@ def test_pot_official_speed_maps_the_preset_and_reads_the_official_log(tmp_path,
         module.time_official(official, "cora", 4, False, env)
     with pytest.raises(SystemExit, match="no train.py"):
         module.time_official(tmp_path, "cora", 4, False, env)
+
+
+def test_probe_variants_probes_saved_embeddings_and_refuses_bad_runs(tmp_path, load_benchmark,
+                                                                      monkeypatch):
+    module = load_benchmark("probe_variants")
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    monkeypatch.setattr(module, "VARIANTS", {
+        "clean": ("clean", {"epochs": 40, "num_splits": 2}),
+        "clean, unnormalized": ("clean", {"epochs": 40, "num_splits": 2, "normalize": False})})
+    from graphcl.data import load_dataset
+
+    graph = load_dataset("synthetic")
+    informative = torch.nn.functional.one_hot(graph.y).float() * 3.0  # norms 3, cv 0
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"embeddings": informative, "dataset": "synthetic"}, run / "embeddings.pt")
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    torch.save(torch.randn(graph.num_nodes, 4, generator=torch.Generator().manual_seed(0)),
+               noise / "embeddings.pt")
+    assert module.main(["--dataset", "synthetic", "--run", f"labels={run}",
+                        "--run", f"noise={noise}", "--tag", "_t"]) == 0
+    record = json.loads((tmp_path / "probe_variants_synthetic_t.json").read_text())
+    assert record["metrics"]["labels"]["clean"]["micro_f1"] == pytest.approx(100.0)
+    assert record["metrics"]["labels"]["clean, unnormalized"]["micro_f1"] == pytest.approx(100.0)
+    assert record["metrics"]["noise"]["clean"]["micro_f1"] < 80.0
+    assert record["row_norms"]["labels"] == pytest.approx({"row_norm_mean": 3.0,
+                                                           "row_norm_cv": 0.0})
+    with pytest.raises(SystemExit, match="NAME=DIR"):
+        module.main(["--dataset", "synthetic", "--run", str(run)])
+    with pytest.raises(SystemExit, match="does not exist"):
+        module.main(["--dataset", "synthetic", "--run", f"x={tmp_path / 'missing'}"])
+    torch.save({"embeddings": informative[:5]}, run / "embeddings.pt")
+    with pytest.raises(SystemExit, match="holds 5 embeddings"):
+        module.main(["--dataset", "synthetic", "--run", f"labels={run}"])
