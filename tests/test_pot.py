@@ -660,3 +660,49 @@ def test_propagate_add_matches_dense_and_its_gradients():
     assert torch.allclose(propagate_add(added, adjacency, x), added + dense @ x)
     with pytest.raises(ValueError, match="added must be"):
         propagate_add(added[:4], adjacency, x)
+
+
+def test_masked_views_share_the_source_product_with_the_same_values_and_gradients():
+    from graphcl.nn import reuse_transforms
+    from graphcl.nn.encoders import MASKED_COLUMNS_SHARE
+    from graphcl.nn.features import masked_columns_of
+
+    graph = small_graph(12, 30)
+    graph.x = torch.rand(12, 40, dtype=torch.float64,
+                         generator=torch.Generator().manual_seed(3))
+    adjacency = CSRGraph(graph.edge_index, graph.num_nodes).adjacency(dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    views = [FeatureMasking(0.1)(graph, generator) for _ in range(2)]
+    many = FeatureMasking(0.9)(graph, generator)
+    for view in (*views, many):
+        source, keep = masked_columns_of(view.x)
+        assert source is graph.x and torch.equal(view.x, source * keep)
+    assert all(0 < int((~v.feature_mask).sum()) <= MASKED_COLUMNS_SHARE * 40 for v in views)
+    assert int((~many.feature_mask).sum()) > MASKED_COLUMNS_SHARE * 40
+    assert masked_columns_of(views[0].x.clone()) is None  # a copy is multiplied directly
+    encoder = GNNEncoder(40, 8, 4, activation="relu").double()
+    layer = encoder.layers[0]
+    calls = []
+    layer.linear.register_forward_hook(lambda module, args, out: calls.append(args[0]))
+
+    def run(shared, inputs):
+        encoder.zero_grad()
+        calls.clear()
+        if shared:
+            with reuse_transforms():
+                outs = [encoder(x, adjacency) for x in inputs]
+        else:
+            outs = [encoder(x, adjacency) for x in inputs]
+        sum(((k + 1.5) * out).square().sum() for k, out in enumerate(outs)).backward()
+        return outs, [p.grad.clone() for p in encoder.parameters()], list(calls)
+
+    inputs = [v.x for v in views]
+    direct, direct_grads, direct_calls = run(False, inputs)
+    shared, shared_grads, shared_calls = run(True, inputs)
+    assert len(direct_calls) == 2 and len(shared_calls) == 1  # one full product for both
+    assert shared_calls[0] is graph.x
+    for a, b in zip(direct + direct_grads, shared + shared_grads):
+        assert torch.allclose(a, b, atol=1e-12, rtol=1e-12)
+    # too many columns dropped: each view multiplied directly, same values
+    _, _, many_calls = run(True, [many.x, views[0].x])
+    assert [c is many.x for c in many_calls] == [True, False]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
+from ..nn.features import mark_masked_columns
 from .base import Augmenter, shallow_copy, uniform
 from .edges import _check_probability
 
@@ -18,7 +19,9 @@ def mask_feature_columns(graph: Data, keep: torch.Tensor, all_kept: bool = False
     cached transposed structure still applies. ``view.feature_mask`` records ``keep``.
     With ``all_kept`` (the caller knows ``keep`` is all true) the view keeps the graph's own
     feature tensor, so an encoder inside :func:`graphcl.nn.reuse_transforms` multiplies it
-    by its first weight once for all views (POT's presets mask nothing).
+    by its first weight once for all views (POT's presets mask nothing). Dense masked
+    features are marked (:func:`graphcl.nn.features.mark_masked_columns`), so there the
+    views share that product too and each corrects it for its dropped columns.
     """
     x = graph.x
     view = shallow_copy(graph)
@@ -30,7 +33,7 @@ def mask_feature_columns(graph: Data, keep: torch.Tensor, all_kept: bool = False
         view.x = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
                                          check_invariants=False)
     else:
-        view.x = x * keep.to(x.dtype)
+        view.x = mark_masked_columns(x * keep.to(x.dtype), x, keep)
     return view
 
 

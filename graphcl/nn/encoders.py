@@ -24,7 +24,12 @@ from .adjacency import (
     gcn_adjacency,
     propagate,
 )
-from .features import TransposeCache, is_sparse_features, sparse_features_linear
+from .features import (
+    TransposeCache,
+    is_sparse_features,
+    masked_columns_of,
+    sparse_features_linear,
+)
 
 __all__ = ["ACTIVATIONS", "GCNEncoder", "GCNLayer", "ProjectionHead", "make_activation",
            "reuse_transforms"]
@@ -35,11 +40,20 @@ _transform_memo: ContextVar[dict[tuple[int, int, bool], tuple[Tensor, Tensor]] |
     "graphcl_transform_memo", default=None)
 
 
+#: the largest fraction of dropped columns for which a masked view's ``x W`` is the shared
+#: ``source W`` corrected by its dropped columns (each view then costs this fraction of a
+#: product plus a gather and a subtraction, against a whole product; break-even near 1/3)
+MASKED_COLUMNS_SHARE = 0.25
+
+
 @contextmanager
 def reuse_transforms() -> Iterator[None]:
     """Inside this scope a :class:`GCNLayer` given the *same* input tensor again reuses its
     ``x W`` instead of multiplying again (two views without feature masking, POT's clean
-    pass): one product forward and one ``Xᵀ G`` backward instead of one per use.
+    pass): one product forward and one ``Xᵀ G`` backward instead of one per use. Views whose
+    dense features drop a few columns (:func:`~graphcl.nn.features.mark_masked_columns`,
+    at most ``MASKED_COLUMNS_SHARE`` of them) share it too, each subtracting its dropped
+    columns' part.
 
     Open it around one loss evaluation only: the shared product is a node of that
     evaluation's graph, and a later step must not reuse it after the weights changed.
@@ -158,11 +172,30 @@ class GCNLayer(nn.Module):
             return memo[key][1]
         if is_sparse_features(x):
             out = sparse_features_linear(x, self.linear.weight, self._transpose_cache)
+        elif memo is not None and (corrected := self._masked_transform(x)) is not None:
+            out = corrected
         else:
             out = self.linear(x)
         if memo is not None:
             memo[key] = (x, out)
         return out
+
+    def _masked_transform(self, x: Tensor) -> Tensor | None:
+        """``x W`` for column-masked features (:func:`~graphcl.nn.features.mark_masked_columns`)
+        as the shared ``source W`` minus the dropped columns' ``source[:, d] W[d]``, or
+        ``None`` when ``x`` is not marked or drops too many columns for that to pay."""
+        marked = masked_columns_of(x)
+        if marked is None:
+            return None
+        source, keep = marked
+        dropped = (~keep).nonzero().squeeze(1)
+        if dropped.numel() > MASKED_COLUMNS_SHARE * keep.numel():
+            return None
+        shared = self.transform(source)
+        if dropped.numel() == 0:
+            return shared
+        return shared - nn.functional.linear(source.index_select(1, dropped),
+                                             self.linear.weight.index_select(1, dropped))
 
     def forward(self, x: Tensor, adj: SparseAdjacency | Tensor) -> Tensor:
         adj = as_adjacency(adj, x, self.normalization)

@@ -15,12 +15,31 @@ from torch import Tensor
 
 from .adjacency import csr_matmul
 
-__all__ = ["is_sparse_features", "sparse_features_linear", "to_sparse_features"]
+__all__ = ["is_sparse_features", "mark_masked_columns", "masked_columns_of", "sparse_features_linear",
+           "to_sparse_features"]
 
 
 def is_sparse_features(x: Tensor) -> bool:
     """Whether ``x`` is a torch sparse CSR feature matrix."""
     return isinstance(x, Tensor) and x.layout == torch.sparse_csr
+
+
+def mark_masked_columns(masked: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+    """Record on the dense ``masked`` (``[N, F]``) that it is ``source`` with the columns
+    outside ``keep`` (``[F]`` bool) set to zero; returns ``masked``.
+
+    A :class:`~graphcl.nn.GCNLayer` inside :func:`~graphcl.nn.reuse_transforms` then computes
+    ``masked · W`` as ``source · W − source[:, dropped] · W[dropped]``: the full product is
+    made once for all views of ``source`` (and its backward ``Xᵀ G`` once), each view adds a
+    product over its few dropped columns only. The record lives on the tensor object, so a
+    copy or a moved tensor simply loses it (and is multiplied directly)."""
+    masked._graphcl_masked_columns = (source, keep)
+    return masked
+
+
+def masked_columns_of(x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``(source, keep)`` recorded by :func:`mark_masked_columns`, else ``None``."""
+    return getattr(x, "_graphcl_masked_columns", None)
 
 
 def to_sparse_features(x: Tensor, max_density: float = 0.10, min_columns: int = 256) -> Tensor:
