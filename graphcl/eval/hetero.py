@@ -646,14 +646,8 @@ def evaluate_heco(
         summary = summarize(probe["test"])
         for name, values in summary.items():
             metrics[f"{name}@{rate}"] = values
-        for head, (test_metrics, val_metrics, epochs_chosen) in enumerate(
-                zip(probe["test"], probe["val"], probe["epochs"])):
-            details.append({
-                "rate": rate, "repeat": head, "probe_seed": seed + head,
-                "num_train": int(train.numel()), "num_val": int(val.numel()),
-                "num_test": int(test.numel()), "best_epoch": epochs_chosen,
-                "val": val_metrics, "test": test_metrics,
-            })
+        details.extend({"rate": rate, **head}
+                       for head in _probe_details(probe, train, val, test, seed))
     if clustering:
         labelled = labels >= 0
         scores = kmeans_scores(embeddings, labels, num_clusters=num_classes, n_runs=kmeans_runs,
@@ -663,6 +657,18 @@ def evaluate_heco(
                                        "num_clusters": num_classes, "n_runs": kmeans_runs,
                                        "n_init": kmeans_n_init, "seed": seed}})
     return EvalResult("heco", metrics, details)
+
+
+def _probe_details(probe: dict, train: Tensor, val: Tensor, test: Tensor,
+                   seed: int) -> list[dict[str, Any]]:
+    """One record per head of :func:`repeated_linear_probe`'s ``probe``: ``{"repeat",
+    "probe_seed", "num_train", "num_val", "num_test", "best_epoch", "val", "test"}``."""
+    sizes = {"num_train": int(train.numel()), "num_val": int(val.numel()),
+             "num_test": int(test.numel())}
+    return [{"repeat": head, "probe_seed": seed + head, **sizes, "best_epoch": epochs_chosen,
+             "val": val_metrics, "test": test_metrics}
+            for head, (test_metrics, val_metrics, epochs_chosen) in enumerate(
+                zip(probe["test"], probe["val"], probe["epochs"]))]
 
 
 def evaluate_dmgi(
@@ -742,13 +748,7 @@ def evaluate_dmgi(
         num_classes=num_classes, device=device,
     )
     metrics = summarize(probe["test"])
-    details = [
-        {"repeat": head, "probe_seed": seed + head, "num_train": int(train.numel()),
-         "num_val": int(val.numel()), "num_test": int(test.numel()),
-         "best_epoch": epochs_chosen, "val": val_metrics, "test": test_metrics}
-        for head, (test_metrics, val_metrics, epochs_chosen) in enumerate(
-            zip(probe["test"], probe["val"], probe["epochs"]))
-    ]
+    details = _probe_details(probe, train, val, test, seed)
     test_embeddings, test_labels = embeddings[test.to(embeddings.device)], labels[test]
     if clustering:
         scores = kmeans_scores(test_embeddings, test_labels, num_clusters=num_classes,
